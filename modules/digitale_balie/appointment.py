@@ -1,0 +1,539 @@
+# This file is part of Digitale Balie.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+import datetime as dt
+from contextlib import contextmanager
+
+from sql.operators import Equal
+
+from trytond import backend
+from trytond.i18n import gettext
+from trytond.model import (
+    Check, Exclude, Index, ModelSQL, ModelView, Workflow, fields)
+from trytond.model.exceptions import SQLConstraintError
+from trytond.pool import Pool
+from trytond.pyson import Eval, If
+from trytond.rpc import RPC
+from trytond.sql.functions import TSRange
+from trytond.sql.operators import RangeOverlap
+from trytond.transaction import Transaction
+
+from . import slots as engine
+from .configuration import LANGUAGES
+from .exceptions import (
+    DatabaseSetupError, SlotTakenError, SlotUnavailableError)
+from .service import CHANNELS
+
+STATES = [
+    ('booked', "Booked"),
+    ('in_progress', "In Progress"),
+    ('done', "Done"),
+    ('no_show', "No-show"),
+    ('cancelled', "Cancelled"),
+    ]
+ORIGINS = [
+    ('counter', "Counter"),
+    ('portal', "Portal"),
+    ('phone', "Phone"),
+    ]
+NOTIFY_BY = [
+    ('email', "E-mail"),
+    ('sms', "SMS"),
+    ('email_sms', "E-mail and SMS"),
+    ('paper', "Paper only"),
+    ]
+# PostgreSQL errors that mean "somebody else got there first"
+CONCURRENCY_SQLSTATES = {'23P01', '23505', '40001', '40P01', '55P03'}
+
+
+def utcnow():
+    "The current time as naive UTC (patched by tests)."
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def parse_utc(value):
+    "Accept a naive UTC datetime or an ISO 8601 string (with or without Z)."
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace('Z', '+00:00'))
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.replace(microsecond=0)
+
+
+def format_utc(value):
+    return value.strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def _local_date(value):
+    if isinstance(value, dt.datetime):
+        return engine.to_local(value).date()
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    return value
+
+
+class Appointment(Workflow, ModelSQL, ModelView):
+    __name__ = 'balie.appointment'
+    _rec_name = 'number'
+
+    _states = {'readonly': Eval('state') != 'booked'}
+
+    number = fields.Char("Number", readonly=True)
+    company = fields.Many2One(
+        'company.company', "Company", required=True, states=_states)
+    party = fields.Many2One(
+        'party.party', "Citizen", required=True, states=_states,
+        context={'company': Eval('company', -1)}, depends={'company'})
+    dossier = fields.Many2One(
+        'balie.dossier', "Dossier", required=True, ondelete='RESTRICT',
+        states=_states,
+        domain=[
+            ('party', '=', Eval('party', -1)),
+            ('company', '=', Eval('company', -1)),
+            ])
+    service = fields.Many2One(
+        'balie.service', "Service", required=True, states=_states,
+        domain=[('company', '=', Eval('company', -1))])
+    employee = fields.Many2One(
+        'company.employee', "Clerk", required=True, states=_states,
+        domain=[('company', '=', Eval('company', -1))],
+        context={'company': Eval('company', -1)}, depends={'company'})
+    start = fields.DateTime("Start", required=True, states=_states)
+    end = fields.DateTime(
+        "End", required=True, states=_states,
+        domain=[If(Eval('start'), ('end', '>', Eval('start')), ())])
+    channel = fields.Selection(CHANNELS, "Channel", required=True,
+        states=_states)
+    state = fields.Selection(
+        STATES, "State", required=True, readonly=True, sort=False)
+    origin = fields.Selection(ORIGINS, "Origin", required=True,
+        states=_states)
+    booked_by = fields.Many2One('res.user', "Booked By", readonly=True)
+    language = fields.Selection(
+        LANGUAGES, "Citizen's Language", required=True, states=_states)
+    notify_by = fields.Selection(
+        NOTIFY_BY, "Notify By", required=True, states=_states,
+        help="How the citizen wants to hear from us.")
+    contact_email = fields.Char("E-mail", states=_states)
+    contact_mobile = fields.Char("Mobile Phone", states=_states)
+    note = fields.Text(
+        "Note for the Citizen", states=_states,
+        help="A personal note printed on the booking card.")
+    follow_up_of = fields.Many2One(
+        'balie.appointment', "Follow-up Of", readonly=True,
+        domain=[('dossier', '=', Eval('dossier', -1))])
+    tokens = fields.One2Many(
+        'balie.access.token', 'appointment', "Personal Links", readonly=True)
+    date = fields.Function(fields.Date("Date"), 'get_local',
+        searcher='search_date')
+    start_time = fields.Function(fields.Time("Time"), 'get_local')
+    when = fields.Function(fields.Char("When"), 'get_when')
+
+    del _states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('end_after_start', Check(t, t.end > t.start),
+                'digitale_balie.msg_appointment_end_after_start'),
+            ('employee_overlap', Exclude(t,
+                    (t.employee, Equal),
+                    (TSRange(t.start, t.end, '[)'), RangeOverlap),
+                    where=t.state != 'cancelled'),
+                'digitale_balie.msg_appointment_overlap'),
+            ]
+        cls._sql_indexes.update({
+                Index(t,
+                    (t.employee, Index.Equality()),
+                    (t.start, Index.Range()),
+                    where=t.state != 'cancelled'),
+                Index(t, (t.start, Index.Range())),
+                Index(t, (t.party, Index.Equality())),
+                Index(t, (t.state, Index.Equality(cardinality='low')),
+                    where=t.state.in_(['booked', 'in_progress'])),
+                })
+        cls._order = [('start', 'ASC'), ('id', 'ASC')]
+        cls._transitions |= {
+            ('booked', 'in_progress'),
+            ('booked', 'no_show'),
+            ('booked', 'cancelled'),
+            ('in_progress', 'done'),
+            ('no_show', 'booked'),
+            ('no_show', 'cancelled'),
+            }
+        cls._buttons.update({
+                'cancel': {
+                    'invisible': ~Eval('state').in_(['booked', 'no_show']),
+                    'depends': ['state'],
+                    },
+                'start_service': {
+                    'invisible': Eval('state') != 'booked',
+                    'depends': ['state'],
+                    },
+                'mark_done': {
+                    'invisible': Eval('state') != 'in_progress',
+                    'depends': ['state'],
+                    },
+                'mark_no_show': {
+                    'invisible': Eval('state') != 'booked',
+                    'depends': ['state'],
+                    },
+                'rebook': {
+                    'invisible': Eval('state') != 'no_show',
+                    'depends': ['state'],
+                    },
+                'print_card': {
+                    'invisible': Eval('state') != 'booked',
+                    'depends': ['state'],
+                    },
+                })
+        cls.__rpc__.update({
+                'free_slots': RPC(),
+                'book_slot': RPC(readonly=False),
+                })
+
+    @classmethod
+    def __register__(cls, module):
+        if backend.name == 'postgresql':
+            cls._ensure_btree_gist()
+        super().__register__(module)
+
+    @classmethod
+    def _ensure_btree_gist(cls):
+        "Create btree_gist so that the overlap constraint is a real one."
+        database = Transaction().database
+        if database.has_extension('btree_gist'):
+            return
+        connection = database.get_connection(autocommit=True)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute('CREATE EXTENSION IF NOT EXISTS btree_gist')
+        except Exception as exception:
+            raise DatabaseSetupError(gettext(
+                    'digitale_balie.msg_btree_gist_missing',
+                    error=str(exception))) from exception
+        finally:
+            database.put_connection(connection)
+        database.clear_cache()
+
+    @staticmethod
+    def default_company():
+        return Transaction().context.get('company')
+
+    @classmethod
+    def default_state(cls):
+        return 'booked'
+
+    @classmethod
+    def default_channel(cls):
+        return 'video'
+
+    @classmethod
+    def default_origin(cls):
+        return 'counter'
+
+    @classmethod
+    def default_language(cls):
+        return Pool().get('balie.configuration')(1).default_language
+
+    @classmethod
+    def default_notify_by(cls):
+        return 'email'
+
+    @fields.depends('service', 'start')
+    def on_change_with_end(self, name=None):
+        if self.service and self.start:
+            return self.start + self.service.duration
+
+    def get_local(self, name):
+        if not self.start:
+            return None
+        local = engine.to_local(self.start)
+        return local.date() if name == 'date' else local.time()
+
+    @classmethod
+    def search_date(cls, name, clause):
+        _, operator, value = clause[:3]
+        if value is None:
+            return [('start', operator, None)]
+        start, end = engine.local_day_bounds(value)
+        if operator == '=':
+            return [('start', '>=', start), ('start', '<', end)]
+        if operator == '!=':
+            return ['OR', ('start', '<', start), ('start', '>=', end)]
+        if operator in {'<', '>='}:
+            return [('start', operator, start)]
+        if operator in {'>', '<='}:
+            return [('start', {'>': '>=', '<=': '<'}[operator], end)]
+        return [('start', operator, value)]
+
+    def get_when(self, name):
+        from .dates import format_datetime_words
+        return format_datetime_words(self.start, self.language)
+
+    @classmethod
+    def set_number(cls, appointments):
+        config = Pool().get('balie.configuration')(1)
+        for appointment in appointments:
+            if not appointment.number:
+                appointment.number = config.appointment_sequence.get()
+        cls.save(appointments)
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        if mode == 'create':
+            values.setdefault('booked_by', Transaction().user or None)
+        return values
+
+    @classmethod
+    def create(cls, vlist):
+        appointments = super().create(vlist)
+        cls.set_number(appointments)
+        return appointments
+
+    @classmethod
+    def copy(cls, appointments, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('number', None)
+        default.setdefault('tokens', None)
+        default.setdefault('state', 'booked')
+        return super().copy(appointments, default=default)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('cancelled')
+    def cancel(cls, appointments):
+        pool = Pool()
+        Token = pool.get('balie.access.token')
+        Dossier = pool.get('balie.dossier')
+        Token.revoke([t for a in appointments for t in a.tokens])
+        for appointment in appointments:
+            Dossier.log(appointment.dossier, 'cancelled',
+                gettext('digitale_balie.msg_event_cancelled',
+                    when=appointment.when), appointment=appointment)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('in_progress')
+    def start_service(cls, appointments):
+        pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('done')
+    def mark_done(cls, appointments):
+        pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('no_show')
+    def mark_no_show(cls, appointments):
+        Dossier = Pool().get('balie.dossier')
+        for appointment in appointments:
+            Dossier.log(appointment.dossier, 'no_show',
+                gettext('digitale_balie.msg_event_no_show',
+                    when=appointment.when), appointment=appointment)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('booked')
+    def rebook(cls, appointments):
+        pass
+
+    @classmethod
+    @ModelView.button_action('digitale_balie.wizard_print_card')
+    def print_card(cls, appointments):
+        pass
+
+    # -- slot engine ----------------------------------------------------
+
+    @classmethod
+    def free_slots(cls, service_id, date_from, date_to, employee_id=None):
+        """Return the free slots of a service between two local dates.
+
+        Both dates are included; the result is a sorted list of
+        {'start', 'end', 'employee'} with times in UTC, ISO 8601.
+        """
+        Service = Pool().get('balie.service')
+        slots = cls._free_slots(
+            Service(service_id), date_from, date_to, employee_id)
+        return [{
+                'start': format_utc(s.start),
+                'end': format_utc(s.end),
+                'employee': s.employee,
+                } for s in slots]
+
+    @classmethod
+    def _free_slots(cls, service, date_from, date_to, employee=None):
+        "Return the free slots as engine.Slot tuples (naive UTC)."
+        pool = Pool()
+        Configuration = pool.get('balie.configuration')
+        Schedule = pool.get('balie.schedule')
+        ScheduleException = pool.get('balie.schedule.exception')
+        ClosingDay = pool.get('balie.closing.day')
+        Service = pool.get('balie.service')
+        config = Configuration(1)
+        employee = getattr(employee, 'id', employee)
+
+        now = utcnow()
+        today = engine.to_local(now).date()
+        window_start = max(
+            engine.local_day_bounds(_local_date(date_from))[0],
+            now + config.booking_lead_time)
+        window_end = min(
+            engine.local_day_bounds(_local_date(date_to))[1],
+            engine.local_day_bounds(
+                today + dt.timedelta(days=config.booking_horizon))[1])
+        qualified = {e.id for e in service.employees if e.active}
+        if employee is not None:
+            qualified &= {employee}
+        if not qualified or window_end <= window_start:
+            return []
+        qualified = sorted(qualified)
+
+        with Transaction().set_context(active_test=False):
+            schedules = Schedule.search([
+                    ('employee', 'in', qualified),
+                    ])
+            closing_days = {d.date for d in ClosingDay.search([
+                        ('company', '=', service.company.id),
+                        ('date', '>=', engine.to_local(window_start).date()),
+                        ('date', '<=', engine.to_local(window_end).date()),
+                        ])}
+            buffers = {s.id: s.buffer for s in Service.search([])}
+        max_buffer = max(buffers.values(), default=dt.timedelta(0))
+
+        busy = {e: [] for e in qualified}
+        for exception in ScheduleException.search([
+                    ('employee', 'in', qualified),
+                    ('start', '<', window_end),
+                    ('end', '>', window_start),
+                    ]):
+            busy[exception.employee.id].append(
+                (exception.start, exception.end))
+        # one range query for all existing appointments of all clerks,
+        # bypassing record rules: availability must see every booking
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(
+                table.employee, table.start, table.end, table.service,
+                where=table.employee.in_(qualified)
+                & (table.state != 'cancelled')
+                & (table.start < window_end + service.buffer)
+                & (table.end > window_start - max_buffer)))
+        for employee_id, start, end, service_id in cursor:
+            start, end = _as_datetime(start), _as_datetime(end)
+            busy[employee_id].append(
+                (start, end + buffers.get(service_id, dt.timedelta(0))))
+
+        blocks = [engine.Block(
+                s.employee.id, int(s.weekday), s.start_time, s.end_time,
+                s.valid_from, s.valid_to) for s in schedules]
+        return engine.free_slots(
+            blocks, busy, closing_days, window_start, window_end,
+            service.duration, service.buffer)
+
+    @classmethod
+    def book_slot(cls, values):
+        """Book a free slot and return the new appointment id.
+
+        values: party, service, start (UTC) and optionally employee,
+        channel, origin, language, notify_by, contact_email,
+        contact_mobile, note, dossier, subject, follow_up_of.
+        Raises SlotUnavailableError when the slot is not offered and
+        SlotTakenError when a concurrent booking took it.
+        """
+        appointment = cls._book(values)
+        return appointment.id
+
+    @classmethod
+    def _book(cls, values):
+        pool = Pool()
+        Service = pool.get('balie.service')
+        Party = pool.get('party.party')
+        Dossier = pool.get('balie.dossier')
+        values = values.copy()
+        service = Service(values.pop('service'))
+        party = Party(values.pop('party'))
+        start = parse_utc(values.pop('start'))
+        employee = values.pop('employee', None)
+        subject = values.pop('subject', None)
+        dossier = values.pop('dossier', None)
+
+        candidates = [s for s in cls._free_slots(
+                service, engine.to_local(start).date(),
+                engine.to_local(start).date(), employee)
+            if s.start == start]
+        if not candidates:
+            raise SlotUnavailableError(gettext(
+                    'digitale_balie.msg_slot_unavailable',
+                    when=cls._format_when(start, values.get('language'))))
+        slot = candidates[0]
+        channel = values.setdefault('channel', 'video')
+        if channel not in service.channels:
+            raise SlotUnavailableError(gettext(
+                    'digitale_balie.msg_service_channel',
+                    service=service.rec_name, channel=channel))
+
+        with cls._concurrency_guard(start, values.get('language')):
+            if dossier is None:
+                dossier = Dossier.find_or_create(party, service, subject)
+            else:
+                dossier = Dossier(dossier)
+            values.update({
+                    'party': party.id,
+                    'service': service.id,
+                    'dossier': dossier.id,
+                    'company': service.company.id,
+                    'employee': slot.employee,
+                    'start': slot.start,
+                    'end': slot.end,
+                    })
+            values.setdefault('language', party.balie_language)
+            appointment, = cls.create([values])
+        Dossier.log(dossier, 'booked',
+            gettext('digitale_balie.msg_event_booked',
+                when=appointment.when, service=service.rec_name,
+                clerk=appointment.employee.rec_name),
+            appointment=appointment)
+        return appointment
+
+    @classmethod
+    def _format_when(cls, start, language):
+        from .dates import format_datetime_words
+        return format_datetime_words(start, language or 'nl')
+
+    @classmethod
+    @contextmanager
+    def _concurrency_guard(cls, start, language):
+        """Turn a lost race into SlotTakenError, keeping the transaction
+        usable so that the caller can offer the next free slots."""
+        cursor = Transaction().connection.cursor()
+        cursor.execute('SAVEPOINT balie_book')
+        try:
+            yield
+        except SQLConstraintError as exception:
+            cursor.execute('ROLLBACK TO SAVEPOINT balie_book')
+            raise SlotTakenError(gettext(
+                    'digitale_balie.msg_slot_taken',
+                    when=cls._format_when(start, language))) from exception
+        except (backend.DatabaseIntegrityError,
+                backend.DatabaseOperationalError) as exception:
+            if getattr(exception, 'sqlstate', None) not in (
+                    CONCURRENCY_SQLSTATES):
+                raise
+            cursor.execute('ROLLBACK TO SAVEPOINT balie_book')
+            raise SlotTakenError(gettext(
+                    'digitale_balie.msg_slot_taken',
+                    when=cls._format_when(start, language))) from exception
+        else:
+            cursor.execute('RELEASE SAVEPOINT balie_book')
+
+
+def _as_datetime(value):
+    # SQLite answers raw selects with strings
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    return value

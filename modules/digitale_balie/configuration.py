@@ -1,0 +1,94 @@
+# This file is part of Digitale Balie.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+import datetime as dt
+
+from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
+from trytond.pool import Pool
+from trytond.pyson import Id
+
+LANGUAGES = [
+    ('nl', "Dutch"),
+    ('fr', "French"),
+    ('en', "English"),
+    ]
+
+
+class Configuration(ModelSingleton, ModelSQL, ModelView):
+    __name__ = 'balie.configuration'
+
+    municipality_name = fields.Char(
+        "Municipality", required=True, translate=True,
+        help="The name citizens see on cards, messages and portal pages.")
+    help_phone = fields.Char(
+        "Help Phone Number", required=True,
+        help="The number a citizen can call when something does not work.")
+    portal_base_url = fields.Char(
+        "Portal Base URL", required=True,
+        help="Public address of the citizen portal, "
+        "for example https://balie.gemeente.be")
+    tutorial_url = fields.Char(
+        "Tutorial URL",
+        help="Address of the explanation video or page for citizens.")
+    default_language = fields.Selection(
+        LANGUAGES, "Default Language", required=True)
+    booking_lead_time = fields.TimeDelta(
+        "Minimum Lead Time", required=True,
+        help="How long before its start a slot can still be booked.")
+    booking_horizon = fields.Integer(
+        "Booking Horizon", required=True,
+        domain=[('booking_horizon', '>', 0)],
+        help="How many days ahead slots can be booked.")
+    token_validity = fields.TimeDelta(
+        "Personal Link Validity", required=True,
+        help="How long after the end of the appointment "
+        "a personal link keeps working.")
+    appointment_sequence = fields.Many2One(
+        'ir.sequence', "Appointment Sequence", required=True,
+        domain=[('sequence_type', '=',
+                Id('digitale_balie', 'sequence_type_appointment'))])
+    dossier_sequence = fields.Many2One(
+        'ir.sequence', "Dossier Sequence", required=True,
+        domain=[('sequence_type', '=',
+                Id('digitale_balie', 'sequence_type_dossier'))])
+
+    @classmethod
+    def default_municipality_name(cls):
+        return "Gemeente"
+
+    @classmethod
+    def default_help_phone(cls):
+        return "+32 2 000 00 00"
+
+    @classmethod
+    def default_portal_base_url(cls):
+        return 'http://localhost:8000'
+
+    @classmethod
+    def default_default_language(cls):
+        return 'nl'
+
+    @classmethod
+    def default_booking_lead_time(cls):
+        return dt.timedelta(minutes=30)
+
+    @classmethod
+    def default_booking_horizon(cls):
+        return 90
+
+    @classmethod
+    def default_token_validity(cls):
+        return dt.timedelta(hours=24)
+
+    @classmethod
+    def default_appointment_sequence(cls):
+        return Pool().get('ir.model.data').get_id(
+            'digitale_balie', 'sequence_appointment')
+
+    @classmethod
+    def default_dossier_sequence(cls):
+        return Pool().get('ir.model.data').get_id(
+            'digitale_balie', 'sequence_dossier')
+
+    def personal_url(self, token):
+        "Return the short personal link for a raw token."
+        return '%s/a/%s' % (self.portal_base_url.rstrip('/'), token)

@@ -1,0 +1,12 @@
+# This file is part of Digitale Balie.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+from trytond.modules.company.tests import CompanyTestMixin
+from trytond.tests.test_tryton import ModuleTestCase
+
+
+class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
+    "Test Digitale Balie module"
+    module = 'digitale_balie'
+
+
+del ModuleTestCase

@@ -1,0 +1,130 @@
+# This file is part of Digitale Balie.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+"""Personal links: the only credential a citizen needs.
+
+The raw token (144 random bits) is handed out once, on a card or in a
+message; the database keeps only its SHA-256, so a copy of the database
+does not open anybody's page.
+"""
+import datetime as dt
+import hashlib
+import secrets
+
+from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval
+
+TOKEN_BYTES = 18
+PURPOSES = [
+    ('card', "Booking card"),
+    ('message', "Message"),
+    ('preview', "Clerk preview"),
+    ]
+
+
+def _now():
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def hash_token(raw):
+    return hashlib.sha256(raw.encode('utf-8')).hexdigest()
+
+
+class AccessToken(ModelSQL, ModelView):
+    __name__ = 'balie.access.token'
+
+    appointment = fields.Many2One(
+        'balie.appointment', "Appointment", required=True,
+        ondelete='CASCADE', readonly=True)
+    company = fields.Function(
+        fields.Many2One('company.company', "Company"),
+        'on_change_with_company', searcher='search_company')
+    purpose = fields.Selection(PURPOSES, "Purpose", required=True,
+        readonly=True)
+    token_hash = fields.Char("Hash", required=True, readonly=True,
+        strip=False)
+    expires_at = fields.DateTime("Expires At", required=True, readonly=True)
+    revoked_at = fields.DateTime("Revoked At", readonly=True)
+    first_used_at = fields.DateTime("First Used At", readonly=True)
+    last_used_at = fields.DateTime("Last Used At", readonly=True)
+    state = fields.Function(fields.Selection([
+                ('valid', "Valid"),
+                ('expired', "Expired"),
+                ('revoked', "Revoked"),
+                ], "State"), 'get_state')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('token_hash_unique', Unique(t, t.token_hash),
+                'digitale_balie.msg_token_unique'),
+            ]
+        cls._sql_indexes.add(
+            Index(t, (t.appointment, Index.Equality())))
+        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+        cls._buttons.update({
+                'revoke_button': {
+                    'invisible': Eval('state') != 'valid',
+                    'depends': ['state'],
+                    },
+                })
+
+    @fields.depends('appointment', '_parent_appointment.company')
+    def on_change_with_company(self, name=None):
+        return self.appointment.company if self.appointment else None
+
+    @classmethod
+    def search_company(cls, name, clause):
+        return [('appointment.company',) + tuple(clause[1:])]
+
+    def get_state(self, name):
+        if self.revoked_at:
+            return 'revoked'
+        if self.expires_at <= _now():
+            return 'expired'
+        return 'valid'
+
+    @classmethod
+    def generate(cls, appointment, purpose, expires_at=None):
+        """Create a personal link for the appointment.
+
+        Return the record and the raw token; the raw token is not stored
+        and cannot be recovered later.
+        """
+        Configuration = Pool().get('balie.configuration')
+        if expires_at is None:
+            expires_at = (
+                appointment.end + Configuration(1).token_validity)
+        raw = secrets.token_urlsafe(TOKEN_BYTES)
+        token, = cls.create([{
+                    'appointment': appointment.id,
+                    'purpose': purpose,
+                    'token_hash': hash_token(raw),
+                    'expires_at': expires_at,
+                    }])
+        return token, raw
+
+    @classmethod
+    def lookup(cls, raw):
+        "Return the valid token for a raw value, or None."
+        if not raw or len(raw) > 64:
+            return None
+        tokens = cls.search([
+                ('token_hash', '=', hash_token(raw)),
+                ('revoked_at', '=', None),
+                ('expires_at', '>', _now()),
+                ], limit=1)
+        return tokens[0] if tokens else None
+
+    @classmethod
+    def revoke(cls, tokens):
+        to_revoke = [t for t in tokens if not t.revoked_at]
+        if to_revoke:
+            cls.write(to_revoke, {'revoked_at': _now()})
+
+    @classmethod
+    @ModelView.button
+    def revoke_button(cls, tokens):
+        cls.revoke(tokens)
