@@ -310,7 +310,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
         Dossier = pool.get('balie.dossier')
         Token.revoke([t for a in appointments for t in a.tokens])
         for appointment in appointments:
-            Dossier.log(appointment.dossier, 'cancelled',
+            Dossier.add_event(appointment.dossier, 'cancelled',
                 gettext('digitale_balie.msg_event_cancelled',
                     when=appointment.when), appointment=appointment)
 
@@ -332,7 +332,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
     def mark_no_show(cls, appointments):
         Dossier = Pool().get('balie.dossier')
         for appointment in appointments:
-            Dossier.log(appointment.dossier, 'no_show',
+            Dossier.add_event(appointment.dossier, 'no_show',
                 gettext('digitale_balie.msg_event_no_show',
                     when=appointment.when), appointment=appointment)
 
@@ -493,7 +493,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
                     })
             values.setdefault('language', party.balie_language)
             appointment, = cls.create([values])
-        Dossier.log(dossier, 'booked',
+        Dossier.add_event(dossier, 'booked',
             gettext('digitale_balie.msg_event_booked',
                 when=appointment.when, service=service.rec_name,
                 clerk=appointment.employee.rec_name),

@@ -37,7 +37,7 @@ class BookingCard(Report):
                     if t.purpose == 'card'])
             _, tokens[str(appointment.id)] = Token.generate(
                 appointment, 'card')
-            Dossier.log(appointment.dossier, 'card',
+            Dossier.add_event(appointment.dossier, 'card',
                 gettext('digitale_balie.msg_event_card'),
                 appointment=appointment)
         return {

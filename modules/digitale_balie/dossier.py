@@ -132,7 +132,7 @@ class Dossier(Workflow, ModelSQL, ModelView):
         return dossier
 
     @classmethod
-    def log(cls, dossier, kind, description, appointment=None):
+    def add_event(cls, dossier, kind, description, appointment=None):
         "Add an event to the dossier's timeline."
         Event = Pool().get('balie.dossier.event')
         Event.create([{

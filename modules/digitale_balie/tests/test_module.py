@@ -1,12 +1,450 @@
 # This file is part of Digitale Balie.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
-from trytond.modules.company.tests import CompanyTestMixin
-from trytond.tests.test_tryton import ModuleTestCase
+import datetime as dt
+import hashlib
+from contextlib import contextmanager
+from unittest.mock import patch
+
+from trytond import backend
+from trytond.exceptions import UserError
+from trytond.model.exceptions import SQLConstraintError
+from trytond.modules.company.tests import (
+    CompanyTestMixin, create_company, create_employee, set_company)
+from trytond.pool import Pool
+from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+from trytond.transaction import Transaction
+
+from digitale_balie.exceptions import (
+    CitizenValidationError, SlotTakenError, SlotUnavailableError)
+from digitale_balie.party import (
+    parse_email, parse_national_number, parse_phone)
+from digitale_balie.slots import to_local
+
+MIN = dt.timedelta(minutes=1)
+# Monday 7 December 2026, 09:00 in Brussels
+NOW = dt.datetime(2026, 12, 7, 8, 0)
+TUESDAY = dt.date(2026, 12, 8)
+
+
+@contextmanager
+def frozen(now=NOW):
+    with patch('digitale_balie.appointment.utcnow', return_value=now):
+        yield
+
+
+def create_balie(clerks=("Anna Peeters", "Youssef El Amrani"),
+        days=range(7), hours=((9, 0), (12, 0)), duration=30, buffer=0):
+    "Create a company with clerks, a video service and opening hours."
+    pool = Pool()
+    Service = pool.get('balie.service')
+    Schedule = pool.get('balie.schedule')
+    company = create_company()
+    employees = [create_employee(company, name) for name in clerks]
+    with set_company(company):
+        service = Service(name="Mantelzorgpremie aanvragen",
+            code='MANTELZORG', duration=duration * MIN,
+            buffer=buffer * MIN, channels=['video', 'counter'],
+            preparation="Uw bankkaart en de gegevens van de zorgbehoevende.",
+            employees=employees)
+        service.save()
+        Schedule.save([Schedule(employee=e, weekday=str(d),
+                    start_time=dt.time(*hours[0]),
+                    end_time=dt.time(*hours[1]))
+                for e in employees for d in days])
+    return company, employees, service
+
+
+def create_citizen(name="Maria Janssens", lang='nl'):
+    pool = Pool()
+    Party = pool.get('party.party')
+    Lang = pool.get('ir.lang')
+    lang, = Lang.search([('code', '=', lang)])
+    party = Party(name=name, lang=lang)
+    party.save()
+    return party
+
+
+def local(date, hour, minute=0):
+    "Naive UTC of a Brussels wall-clock time."
+    from digitale_balie.slots import to_utc
+    return to_utc(date, dt.time(hour, minute))
 
 
 class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
     "Test Digitale Balie module"
     module = 'digitale_balie'
+
+    def book(self, service, party, start, employee=None, **values):
+        Appointment = Pool().get('balie.appointment')
+        values.update({
+                'service': service.id, 'party': party.id, 'start': start})
+        if employee:
+            values['employee'] = employee.id
+        return Appointment(Appointment.book_slot(values))
+
+    # -- slots through the model -----------------------------------------
+
+    @with_transaction()
+    def test_free_slots_rpc_format(self):
+        "Test that free_slots answers sorted UTC ISO strings per clerk"
+        Appointment = Pool().get('balie.appointment')
+        company, employees, service = create_balie()
+        with set_company(company), frozen():
+            slots = Appointment.free_slots(service.id, TUESDAY, TUESDAY)
+        self.assertEqual(len(slots), 2 * 6)
+        self.assertEqual(slots[0], {
+                'start': '2026-12-08T08:00:00Z',
+                'end': '2026-12-08T08:30:00Z',
+                'employee': employees[0].id,
+                })
+        self.assertEqual(slots, sorted(
+                slots, key=lambda s: (s['start'], s['employee'])))
+
+    @with_transaction()
+    def test_free_slots_one_clerk(self):
+        "Test that asking for one clerk gives only that clerk's slots"
+        Appointment = Pool().get('balie.appointment')
+        company, employees, service = create_balie()
+        with set_company(company), frozen():
+            slots = Appointment.free_slots(
+                service.id, TUESDAY, TUESDAY, employees[1].id)
+        self.assertEqual({s['employee'] for s in slots}, {employees[1].id})
+        self.assertEqual(len(slots), 6)
+
+    @with_transaction()
+    def test_free_slots_unqualified_clerk(self):
+        "Test that a clerk who does not do the service has no slots"
+        Appointment = Pool().get('balie.appointment')
+        company, employees, service = create_balie()
+        other = create_employee(company, "Sofie Claes")
+        with set_company(company), frozen():
+            self.assertEqual(Appointment.free_slots(
+                    service.id, TUESDAY, TUESDAY, other.id), [])
+
+    @with_transaction()
+    def test_free_slots_minus_exception_closing_and_bookings(self):
+        "Test that absences, closing days and bookings remove slots"
+        pool = Pool()
+        Appointment = pool.get('balie.appointment')
+        Exception_ = pool.get('balie.schedule.exception')
+        ClosingDay = pool.get('balie.closing.day')
+        company, employees, service = create_balie(buffer=10)
+        anna, youssef = employees
+        party = create_citizen()
+        with set_company(company), frozen():
+            Exception_(employee=youssef, start=local(TUESDAY, 0),
+                end=local(TUESDAY, 23), reason="Verlof").save()
+            ClosingDay(date=TUESDAY + dt.timedelta(days=1),
+                name="Feestdag").save()
+            self.book(service, party, local(TUESDAY, 9, 40), anna)
+            slots = Appointment._free_slots(
+                service, TUESDAY, TUESDAY + dt.timedelta(days=1))
+        self.assertEqual({s.employee for s in slots}, {anna.id})
+        self.assertEqual(
+            [to_local(s.start).strftime('%H:%M') for s in slots],
+            ['09:00', '10:20', '11:00'])
+
+    @with_transaction()
+    def test_free_slots_lead_time_and_horizon(self):
+        "Test that the lead time and the booking horizon bound the slots"
+        pool = Pool()
+        Appointment = pool.get('balie.appointment')
+        Configuration = pool.get('balie.configuration')
+        company, employees, service = create_balie(clerks=["Anna Peeters"])
+        config = Configuration(1)
+        config.booking_lead_time = 2 * 60 * MIN
+        config.booking_horizon = 7
+        config.save()
+        monday = NOW.date()
+        with set_company(company), frozen():
+            slots = Appointment._free_slots(
+                service, monday, monday + dt.timedelta(days=30))
+        # now is 09:00 local: nothing before 11:00 today
+        self.assertEqual(to_local(slots[0].start).strftime('%H:%M'), '11:00')
+        self.assertEqual(to_local(slots[-1].start).date(),
+            monday + dt.timedelta(days=7))
+
+    @with_transaction()
+    def test_free_slots_dst_sundays(self):
+        "Test the DST Sundays through the model"
+        Appointment = Pool().get('balie.appointment')
+        company, employees, service = create_balie(
+            clerks=["Anna Peeters"], days=[6], hours=((1, 0), (4, 0)))
+        with set_company(company):
+            spring = dt.date(2027, 3, 28)
+            with frozen(dt.datetime(2027, 3, 22)):
+                slots = Appointment._free_slots(service, spring, spring)
+            self.assertEqual(len(slots), 4)
+            autumn = dt.date(2027, 10, 31)
+            with frozen(dt.datetime(2027, 10, 25)):
+                slots = Appointment._free_slots(service, autumn, autumn)
+            self.assertEqual(len(slots), 8)
+
+    # -- booking -----------------------------------------------------------
+
+    @with_transaction()
+    def test_book_slot_creates_appointment_and_dossier(self):
+        "Test that booking creates a numbered appointment on a new dossier"
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            appointment = self.book(service, party, local(TUESDAY, 10, 30))
+        self.assertTrue(appointment.number.startswith('A'))
+        self.assertEqual(appointment.state, 'booked')
+        self.assertEqual(appointment.end - appointment.start, 30 * MIN)
+        self.assertEqual(appointment.employee, employees[0])
+        self.assertEqual(appointment.language, 'nl')
+        self.assertEqual(appointment.booked_by.id, Transaction().user)
+        dossier = appointment.dossier
+        self.assertEqual(dossier.party, party)
+        self.assertEqual(dossier.subject, service.name)
+        self.assertEqual([e.kind for e in dossier.events], ['booked'])
+        self.assertIn('dinsdag 8 december 2026 om 10.30 uur',
+            dossier.events[0].description)
+
+    @with_transaction()
+    def test_book_slot_reuses_open_dossier(self):
+        "Test that a second appointment on the same question shares a dossier"
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            first = self.book(service, party, local(TUESDAY, 9))
+            second = self.book(service, party, local(TUESDAY, 11))
+            first.dossier.close([first.dossier])
+            third = self.book(service, party, local(TUESDAY, 11, 30))
+        self.assertEqual(first.dossier, second.dossier)
+        self.assertNotEqual(third.dossier, first.dossier)
+
+    @with_transaction()
+    def test_book_slot_off_schedule_is_refused(self):
+        "Test that a time outside the opening hours cannot be booked"
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            with self.assertRaises(SlotUnavailableError) as cm:
+                self.book(service, party, local(TUESDAY, 13))
+        self.assertIn('dinsdag 8 december 2026 om 13.00 uur',
+            str(cm.exception))
+
+    @with_transaction()
+    def test_book_slot_channel_must_be_offered(self):
+        "Test that a channel the service does not offer is refused"
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            with self.assertRaises(SlotUnavailableError):
+                self.book(service, party, local(TUESDAY, 9), channel='phone')
+
+    @with_transaction()
+    def test_overlapping_booking_is_refused(self):
+        "Test that the database refuses a second booking of the same clerk"
+        pool = Pool()
+        Appointment = pool.get('balie.appointment')
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            first = self.book(service, party, local(TUESDAY, 9), employees[0])
+            with self.assertRaises(SQLConstraintError):
+                Appointment.create([{
+                            'party': party.id,
+                            'dossier': first.dossier.id,
+                            'service': service.id,
+                            'employee': employees[0].id,
+                            'start': local(TUESDAY, 9, 15),
+                            'end': local(TUESDAY, 9, 45),
+                            }])
+
+    @with_transaction()
+    def test_back_to_back_and_cancelled_are_allowed(self):
+        "Test that [) bounds allow back to back, and cancelling frees a slot"
+        pool = Pool()
+        Appointment = pool.get('balie.appointment')
+        company, employees, service = create_balie()
+        party = create_citizen()
+        anna = employees[0]
+        with set_company(company), frozen():
+            first = self.book(service, party, local(TUESDAY, 9), anna)
+            self.book(service, party, local(TUESDAY, 9, 30), anna)
+            Appointment.cancel([first])
+            again = self.book(service, party, local(TUESDAY, 9), anna)
+        self.assertEqual(again.start, first.start)
+        self.assertEqual(first.state, 'cancelled')
+
+    @with_transaction()
+    def test_lost_race_says_slot_taken_and_transaction_survives(self):
+        "Test that a lost race answers 'just taken' and nothing is half-made"
+        pool = Pool()
+        Appointment = pool.get('balie.appointment')
+        Dossier = pool.get('balie.dossier')
+        company, employees, service = create_balie(clerks=["Anna Peeters"])
+        party = create_citizen()
+        other = create_citizen("Jan De Smet")
+        with set_company(company), frozen():
+            slot = Appointment._free_slots(service, TUESDAY, TUESDAY)[0]
+            self.book(service, other, slot.start)
+            dossiers = Dossier.search([], count=True)
+            # the other booking is not visible yet to this one
+            with patch.object(Appointment, '_free_slots',
+                    return_value=[slot]):
+                with self.assertRaises(SlotTakenError) as cm:
+                    self.book(service, party, slot.start)
+            # the savepoint was rolled back: no orphan dossier, and the
+            # transaction still answers
+            self.assertEqual(Dossier.search([], count=True), dossiers)
+            self.assertEqual(
+                len(Appointment._free_slots(service, TUESDAY, TUESDAY)), 5)
+
+    @with_transaction()
+    def test_overlap_constraint_in_postgresql(self):
+        "Test that PostgreSQL has a real exclusion constraint (btree_gist)"
+        if backend.name != 'postgresql':
+            self.skipTest("PostgreSQL only: SQLite emulates the constraint")
+        cursor = Transaction().connection.cursor()
+        cursor.execute(
+            "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c "
+            "JOIN pg_class t ON c.conrelid = t.oid "
+            "WHERE t.relname = 'balie_appointment' AND c.contype = 'x'")
+        definitions = [r[0] for r in cursor]
+        self.assertEqual(len(definitions), 1)
+        self.assertIn('gist', definitions[0])
+        self.assertIn("tsrange(start, \"end\", '[)'::text)", definitions[0])
+        cursor.execute(
+            "SELECT 1 FROM pg_extension WHERE extname = 'btree_gist'")
+        self.assertEqual(len(cursor.fetchall()), 1)
+
+    @with_transaction()
+    def test_appointment_date_search(self):
+        "Test searching appointments by local date"
+        Appointment = Pool().get('balie.appointment')
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            # 00:30 local on Wednesday is still Tuesday in UTC
+            appointment = self.book(service, party, local(TUESDAY, 9))
+            self.assertEqual(appointment.date, TUESDAY)
+            self.assertEqual(appointment.start_time, dt.time(9, 0))
+            self.assertEqual(Appointment.search(
+                    [('date', '=', TUESDAY)]), [appointment])
+            self.assertEqual(Appointment.search(
+                    [('date', '=', TUESDAY + dt.timedelta(days=1))]), [])
+            self.assertEqual(Appointment.search(
+                    [('date', '>', TUESDAY)]), [])
+            self.assertEqual(Appointment.search(
+                    [('date', '<=', TUESDAY)]), [appointment])
+
+    # -- citizens ------------------------------------------------------------
+
+    def test_phone_numbers(self):
+        "Test phone number parsing, with SMS capability"
+        self.assertEqual(parse_phone('0470 12 34 56'), ('+32470123456', True))
+        self.assertEqual(
+            parse_phone('+32 470/12.34.56'), ('+32470123456', True))
+        self.assertEqual(parse_phone('050 12 34 56'), ('+3250123456', False))
+        self.assertEqual(
+            parse_phone('+31 6 12345678'), ('+31612345678', True))
+        for bad in ['12', '0470 12 34', 'abc', '+32 470 12 34 56 78 9']:
+            with self.subTest(bad=bad):
+                with self.assertRaises(CitizenValidationError):
+                    parse_phone(bad)
+
+    def test_email_addresses(self):
+        "Test e-mail address validation"
+        self.assertEqual(
+            parse_email('Maria.Janssens@Example.be'),
+            'Maria.Janssens@example.be')
+        for bad in ['maria', 'maria@', '@example.be', 'maria@example',
+                'ma ria@example.be']:
+            with self.subTest(bad=bad):
+                with self.assertRaises(CitizenValidationError):
+                    parse_email(bad)
+
+    def test_national_numbers(self):
+        "Test Belgian national register and BIS numbers"
+        self.assertEqual(
+            parse_national_number('85.07.30-033.28'), ('be_nn', '85073003328'))
+        self.assertEqual(
+            parse_national_number('98.47.28-997.65'),
+            ('be_bis', '98472899765'))
+        for bad in ['85.07.30-033.29', '1234', 'abcdefghijk']:
+            with self.subTest(bad=bad):
+                with self.assertRaises(CitizenValidationError):
+                    parse_national_number(bad)
+
+    @with_transaction()
+    def test_party_search_by_phone(self):
+        "Test that a citizen is found by a phone number typed differently"
+        pool = Pool()
+        Party = pool.get('party.party')
+        party = create_citizen()
+        party.contact_mechanisms = [{'type': 'mobile', 'value': '+32470123456'}]
+        party.save()
+        self.assertEqual(
+            Party.search([('rec_name', 'ilike', '%0470 12 34 56%')]), [party])
+        self.assertEqual(party.contact_value('mobile'), '+32470123456')
+
+    # -- personal links ------------------------------------------------------
+
+    @with_transaction()
+    def test_personal_link_is_hashed_and_expires(self):
+        "Test that only the hash is stored and the link expires and revokes"
+        pool = Pool()
+        Token = pool.get('balie.access.token')
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            appointment = self.book(service, party, local(TUESDAY, 9))
+            token, raw = Token.generate(appointment, 'card')
+        self.assertGreaterEqual(len(raw), 22)
+        self.assertEqual(
+            token.token_hash, hashlib.sha256(raw.encode()).hexdigest())
+        table = Token.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(where=table.id == token.id))
+        self.assertNotIn(raw, str(cursor.fetchall()))
+        self.assertEqual(
+            token.expires_at, appointment.end + dt.timedelta(hours=24))
+        with patch('digitale_balie.token._now',
+                return_value=appointment.end):
+            self.assertEqual(Token.lookup(raw), token)
+            self.assertIsNone(Token.lookup(raw[:-1]))
+            self.assertIsNone(Token.lookup(''))
+            self.assertIsNone(Token.lookup('x' * 1000))
+        with patch('digitale_balie.token._now',
+                return_value=token.expires_at):
+            self.assertIsNone(Token.lookup(raw))
+            self.assertEqual(token.state, 'expired')
+        Token.revoke([token])
+        self.assertIsNone(Token.lookup(raw))
+        self.assertEqual(token.state, 'revoked')
+
+    @with_transaction()
+    def test_links_are_unique_per_issue(self):
+        "Test that every personal link is different"
+        Token = Pool().get('balie.access.token')
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            appointment = self.book(service, party, local(TUESDAY, 9))
+            raws = {Token.generate(appointment, 'message')[1]
+                for _ in range(50)}
+        self.assertEqual(len(raws), 50)
+
+    @with_transaction()
+    def test_cancel_revokes_links(self):
+        "Test that cancelling an appointment revokes its personal links"
+        pool = Pool()
+        Appointment = pool.get('balie.appointment')
+        Token = pool.get('balie.access.token')
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            appointment = self.book(service, party, local(TUESDAY, 9))
+            token, raw = Token.generate(appointment, 'card')
+            Appointment.cancel([appointment])
+            self.assertIsNone(Token.lookup(raw))
+        self.assertEqual(
+            [e.kind for e in appointment.dossier.events],
+            ['cancelled', 'booked'])
 
 
 del ModuleTestCase
