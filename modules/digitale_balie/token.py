@@ -2,9 +2,11 @@
 # of this repository contains the full copyright notices and license terms.
 """Personal links: the only credential a citizen needs.
 
-The raw token (144 random bits) is handed out once, on a card or in a
+The raw token (140 random bits) is handed out once, on a card or in a
 message; the database keeps only its SHA-256, so a copy of the database
-does not open anybody's page.
+does not open anybody's page.  It is written in lower-case Crockford base 32
+in groups of four ("k3x9-7mq2-..."), so that a citizen who types it from the
+card cannot confuse 0/o or 1/l/i, and capitals or missing dashes don't matter.
 """
 import datetime as dt
 import hashlib
@@ -14,7 +16,10 @@ from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
 
-TOKEN_BYTES = 18
+ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'
+TOKEN_LENGTH = 28  # 28 × 5 bits = 140 bits
+GROUP = 4
+_CONFUSABLES = str.maketrans({'i': '1', 'l': '1', 'o': '0', 'u': 'v'})
 PURPOSES = [
     ('card', "Booking card"),
     ('message', "Message"),
@@ -26,8 +31,27 @@ def _now():
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
+def new_token():
+    "A random token, grouped for reading: 'k3x9-7mq2-…'."
+    raw = ''.join(secrets.choice(ALPHABET) for _ in range(TOKEN_LENGTH))
+    return '-'.join(
+        raw[i:i + GROUP] for i in range(0, TOKEN_LENGTH, GROUP))
+
+
+def normalize_token(value):
+    "What the citizen typed or scanned, in canonical form (or None)."
+    if not value or len(value) > 64:
+        return None
+    value = ''.join(value.split()).replace('-', '').lower()
+    value = value.translate(_CONFUSABLES)
+    if len(value) != TOKEN_LENGTH or set(value) - set(ALPHABET):
+        return None
+    return value
+
+
 def hash_token(raw):
-    return hashlib.sha256(raw.encode('utf-8')).hexdigest()
+    return hashlib.sha256(
+        normalize_token(raw).encode('ascii')).hexdigest()
 
 
 class AccessToken(ModelSQL, ModelView):
@@ -97,7 +121,7 @@ class AccessToken(ModelSQL, ModelView):
         if expires_at is None:
             expires_at = (
                 appointment.end + Configuration(1).token_validity)
-        raw = secrets.token_urlsafe(TOKEN_BYTES)
+        raw = new_token()
         token, = cls.create([{
                     'appointment': appointment.id,
                     'purpose': purpose,
@@ -109,7 +133,7 @@ class AccessToken(ModelSQL, ModelView):
     @classmethod
     def lookup(cls, raw):
         "Return the valid token for a raw value, or None."
-        if not raw or len(raw) > 64:
+        if normalize_token(raw) is None:
             return None
         tokens = cls.search([
                 ('token_hash', '=', hash_token(raw)),

@@ -394,9 +394,9 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
         with set_company(company), frozen():
             appointment = self.book(service, party, local(TUESDAY, 9))
             token, raw = Token.generate(appointment, 'card')
-        self.assertGreaterEqual(len(raw), 22)
-        self.assertEqual(
-            token.token_hash, hashlib.sha256(raw.encode()).hexdigest())
+        self.assertRegex(raw, r'^([0-9a-hjkmnp-tv-z]{4}-){6}[0-9a-z]{4}$')
+        self.assertEqual(token.token_hash, hashlib.sha256(
+                raw.replace('-', '').encode()).hexdigest())
         table = Token.__table__()
         cursor = Transaction().connection.cursor()
         cursor.execute(*table.select(where=table.id == token.id))
@@ -406,7 +406,12 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
         with patch('digitale_balie.token._now',
                 return_value=appointment.end):
             self.assertEqual(Token.lookup(raw), token)
+            # typed from the card: capitals, no dashes, o for 0, l for 1
+            typed = raw.upper().replace('-', ' ').replace('0', 'O').replace(
+                '1', 'l')
+            self.assertEqual(Token.lookup(typed), token)
             self.assertIsNone(Token.lookup(raw[:-1]))
+            self.assertIsNone(Token.lookup(raw[:-1] + '!'))
             self.assertIsNone(Token.lookup(''))
             self.assertIsNone(Token.lookup('x' * 1000))
         with patch('digitale_balie.token._now',
