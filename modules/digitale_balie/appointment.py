@@ -312,7 +312,8 @@ class Appointment(Workflow, ModelSQL, ModelView):
         for appointment in appointments:
             Dossier.add_event(appointment.dossier, 'cancelled',
                 gettext('digitale_balie.msg_event_cancelled',
-                    when=appointment.when), appointment=appointment)
+                    when=cls._format_when(appointment.start)),
+                appointment=appointment)
 
     @classmethod
     @ModelView.button
@@ -334,7 +335,8 @@ class Appointment(Workflow, ModelSQL, ModelView):
         for appointment in appointments:
             Dossier.add_event(appointment.dossier, 'no_show',
                 gettext('digitale_balie.msg_event_no_show',
-                    when=appointment.when), appointment=appointment)
+                    when=cls._format_when(appointment.start)),
+                appointment=appointment)
 
     @classmethod
     @ModelView.button
@@ -469,15 +471,16 @@ class Appointment(Workflow, ModelSQL, ModelView):
         if not candidates:
             raise SlotUnavailableError(gettext(
                     'digitale_balie.msg_slot_unavailable',
-                    when=cls._format_when(start, values.get('language'))))
+                    when=cls._format_when(start)))
         slot = candidates[0]
         channel = values.setdefault('channel', 'video')
         if channel not in service.channels:
             raise SlotUnavailableError(gettext(
                     'digitale_balie.msg_service_channel',
-                    service=service.rec_name, channel=channel))
+                    service=service.rec_name,
+                    channel=cls.channel_label(channel)))
 
-        with cls._concurrency_guard(start, values.get('language')):
+        with cls._concurrency_guard(start):
             if dossier is None:
                 dossier = Dossier.find_or_create(party, service, subject)
             else:
@@ -495,19 +498,27 @@ class Appointment(Workflow, ModelSQL, ModelView):
             appointment, = cls.create([values])
         Dossier.add_event(dossier, 'booked',
             gettext('digitale_balie.msg_event_booked',
-                when=appointment.when, service=service.rec_name,
+                when=cls._format_when(appointment.start),
+                service=service.rec_name,
                 clerk=appointment.employee.rec_name),
             appointment=appointment)
         return appointment
 
     @classmethod
-    def _format_when(cls, start, language):
+    def channel_label(cls, channel):
+        "The channel's name in the user's language."
+        selection = cls.fields_get(['channel'])['channel']['selection']
+        return dict(selection).get(channel, channel)
+
+    @classmethod
+    def _format_when(cls, start):
+        "A time in words for the clerk, in the clerk's language."
         from .dates import format_datetime_words
-        return format_datetime_words(start, language or 'nl')
+        return format_datetime_words(start, Transaction().language)
 
     @classmethod
     @contextmanager
-    def _concurrency_guard(cls, start, language):
+    def _concurrency_guard(cls, start):
         """Turn a lost race into SlotTakenError, keeping the transaction
         usable so that the caller can offer the next free slots."""
         cursor = Transaction().connection.cursor()
@@ -518,7 +529,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
             cursor.execute('ROLLBACK TO SAVEPOINT balie_book')
             raise SlotTakenError(gettext(
                     'digitale_balie.msg_slot_taken',
-                    when=cls._format_when(start, language))) from exception
+                    when=cls._format_when(start))) from exception
         except (backend.DatabaseIntegrityError,
                 backend.DatabaseOperationalError) as exception:
             if getattr(exception, 'sqlstate', None) not in (
@@ -527,7 +538,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
             cursor.execute('ROLLBACK TO SAVEPOINT balie_book')
             raise SlotTakenError(gettext(
                     'digitale_balie.msg_slot_taken',
-                    when=cls._format_when(start, language))) from exception
+                    when=cls._format_when(start))) from exception
         else:
             cursor.execute('RELEASE SAVEPOINT balie_book')
 

@@ -17,7 +17,7 @@ from . import slots as engine
 from .appointment import NOTIFY_BY, format_utc, parse_utc
 from .configuration import LANGUAGES
 from .dates import locale_of
-from .exceptions import CitizenValidationError, SlotTakenError
+from .exceptions import CitizenValidationError, SlotUnavailableError
 from .party import parse_email, parse_national_number, parse_phone
 from .service import CHANNELS
 
@@ -239,7 +239,8 @@ class Book(Wizard):
             raise CitizenValidationError(gettext(
                     'digitale_balie.msg_service_channel',
                     service=service.service.rec_name,
-                    channel=service.channel))
+                    channel=Pool().get('balie.appointment').channel_label(
+                        service.channel)))
         if not service.slot:
             raise CitizenValidationError(
                 gettext('digitale_balie.msg_slot_required'))
@@ -306,7 +307,7 @@ class Book(Wizard):
                     'contact_mobile': citizen.mobile,
                     'note': self.contact.note,
                     })
-        except SlotTakenError as exception:
+        except SlotUnavailableError as exception:
             # nothing typed is lost: back to the slots, with the reason
             self.service.slot = None
             self.service.warning = str(exception)

@@ -2,8 +2,12 @@
 # of this repository contains the full copyright notices and license terms.
 import datetime as dt
 import hashlib
+import os
+import re
 from contextlib import contextmanager
 from unittest.mock import patch
+
+import polib
 
 from trytond import backend
 from trytond.exceptions import UserError
@@ -199,7 +203,7 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
         self.assertEqual(dossier.party, party)
         self.assertEqual(dossier.subject, service.name)
         self.assertEqual([e.kind for e in dossier.events], ['booked'])
-        self.assertIn('dinsdag 8 december 2026 om 10.30 uur',
+        self.assertIn('Tuesday 8 December 2026 at 10:30',
             dossier.events[0].description)
 
     @with_transaction()
@@ -221,6 +225,12 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
         company, employees, service = create_balie()
         party = create_citizen()
         with set_company(company), frozen():
+            with self.assertRaises(SlotUnavailableError) as cm:
+                self.book(service, party, local(TUESDAY, 13))
+        self.assertIn('Tuesday 8 December 2026 at 13:00',
+            str(cm.exception))
+        with set_company(company), frozen(), \
+                Transaction().set_context(language='nl'):
             with self.assertRaises(SlotUnavailableError) as cm:
                 self.book(service, party, local(TUESDAY, 13))
         self.assertIn('dinsdag 8 december 2026 om 13.00 uur',
@@ -450,6 +460,28 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
         self.assertEqual(
             [e.kind for e in appointment.dossier.events],
             ['cancelled', 'booked'])
+
+
+    # -- translations --------------------------------------------------------
+
+    @with_transaction()
+    def test_every_string_is_translated(self):
+        "Test that nl.po and fr.po translate every string of the module"
+        Translation = Pool().get('ir.translation')
+        source = polib.pofile(
+            Translation.translation_export('en', self.module).decode())
+        expected = {(e.msgctxt, e.msgid) for e in source}
+        locale = os.path.join(os.path.dirname(__file__), '..', 'locale')
+        placeholder = re.compile(r'%\(\w+\)s')
+        for lang in ['nl', 'fr']:
+            po = polib.pofile(os.path.join(locale, lang + '.po'))
+            translated = {(e.msgctxt, e.msgid) for e in po if e.msgstr}
+            with self.subTest(lang=lang):
+                self.assertEqual(expected - translated, set())
+                for entry in po:
+                    self.assertEqual(
+                        set(placeholder.findall(entry.msgstr)),
+                        set(placeholder.findall(entry.msgid)), entry.msgctxt)
 
 
 del ModuleTestCase
