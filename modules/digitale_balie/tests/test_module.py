@@ -462,6 +462,96 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
             ['cancelled', 'booked'])
 
 
+    # -- access rights -------------------------------------------------------
+
+    def create_user(self, login, group, company, employee=None):
+        pool = Pool()
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        user = User(login=login, name=login, companies=[company],
+            company=company,
+            groups=[ModelData.get_id('digitale_balie', group)])
+        if employee:
+            user.employees = [employee]
+            user.employee = employee
+        user.save()
+        return user
+
+    @with_transaction()
+    def test_clerk_books_manager_only_reads(self):
+        "Test that a clerk may book and a manager may only read"
+        pool = Pool()
+        Appointment = pool.get('balie.appointment')
+        Service = pool.get('balie.service')
+        User = pool.get('res.user')
+        company, employees, service = create_balie()
+        party = create_citizen()
+        clerk = self.create_user('anna', 'group_balie_clerk', company,
+            employees[0])
+        manager = self.create_user('chef', 'group_balie_manager', company)
+        transaction = Transaction()
+        with transaction.set_user(clerk.id), frozen(), \
+                transaction.set_context(
+                    User.get_preferences(context_only=True),
+                    _check_access=True):
+            appointment = self.book(service, party, local(TUESDAY, 9))
+            self.assertEqual(appointment.employee, employees[0])
+            with self.assertRaises(UserError):
+                Service.write([service], {'name': "Iets anders"})
+        with transaction.set_user(manager.id), frozen(), \
+                transaction.set_context(
+                    User.get_preferences(context_only=True),
+                    _check_access=True):
+            self.assertEqual(Appointment.search([]), [appointment])
+            with self.assertRaises(UserError):
+                self.book(service, party, local(TUESDAY, 10))
+            with self.assertRaises(UserError):
+                Appointment.write([appointment], {'note': "Hallo"})
+
+    @with_transaction()
+    def test_other_municipality_is_invisible(self):
+        "Test that the company rule hides another municipality's records"
+        pool = Pool()
+        Appointment = pool.get('balie.appointment')
+        Dossier = pool.get('balie.dossier')
+        User = pool.get('res.user')
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            self.book(service, party, local(TUESDAY, 9))
+        other = create_company("Gemeente Elders")
+        clerk = create_employee(other, "Piet Pieters")
+        user = self.create_user('piet', 'group_balie_clerk', other, clerk)
+        transaction = Transaction()
+        with transaction.set_user(user.id), transaction.set_context(
+                User.get_preferences(context_only=True),
+                _check_access=True):
+            self.assertEqual(Appointment.search([]), [])
+            self.assertEqual(Dossier.search([]), [])
+
+    @with_transaction()
+    def test_my_appointments_today_action(self):
+        "Test the domain of the clerk's 'My Appointments Today' action"
+        pool = Pool()
+        Appointment = pool.get('balie.appointment')
+        Action = pool.get('ir.action.act_window')
+        ModelData = pool.get('ir.model.data')
+        from trytond.pyson import PYSONDecoder
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            mine = self.book(service, party, local(TUESDAY, 9), employees[0])
+            self.book(service, party, local(TUESDAY, 9), employees[1])
+        action = Action(ModelData.get_id(
+                'digitale_balie', 'act_appointment_today'))
+        context = {'employee': employees[0].id}
+        context['context'] = context
+        domain = PYSONDecoder(context).decode(action.pyson_domain)
+        self.assertIn(['date', '=', dt.date.today()], domain)
+        domain = [c if c[0] != 'date' else ['date', '=', TUESDAY]
+            for c in domain]
+        self.assertEqual(Appointment.search(domain), [mine])
+
     # -- translations --------------------------------------------------------
 
     @with_transaction()
