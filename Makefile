@@ -1,0 +1,45 @@
+# Digitale Balie: developer shortcuts.  The logic lives in scripts/.
+#   make demo                  set everything up and start the demo server
+#   make test [ARGS="-k x"]    run all tests on SQLite and on PostgreSQL
+#   make test-sqlite / test-postgresql   one backend only
+#   make venv                  Debian packages + .venv with the project
+#   make sao                   the Tryton web client into var/sao
+#   make postgres              make sure a PostgreSQL server is running
+#   make clean                 remove the demo database, caches, artifacts
+#   make distclean             clean + .venv, var/ (sao, admin password, throwaway PostgreSQL)
+SHELL := /bin/bash
+ARGS ?=
+
+.PHONY: help demo test test-sqlite test-postgresql venv sao postgres clean distclean
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+demo:
+	scripts/demo
+
+test:
+	scripts/test $(ARGS)
+
+test-sqlite:
+	BALIE_BACKENDS=sqlite scripts/test $(ARGS)
+
+test-postgresql:
+	BALIE_BACKENDS=postgresql scripts/test $(ARGS)
+
+venv:
+	scripts/bootstrap
+
+sao:
+	scripts/sao
+
+postgres:
+	scripts/postgres
+
+clean:
+	rm -rf var/db var/cache var/filestore var/log var/demo_users.txt artifacts build
+	find modules tests bench scripts -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	-scripts/postgres --stop
+	rm -rf .venv var
