@@ -214,7 +214,9 @@ class Book(Wizard):
         else:
             citizen.sms_possible = False
         if citizen.email:
-            citizen.email = parse_email(citizen.email)
+            Configuration = Pool().get('balie.configuration')
+            citizen.email = parse_email(citizen.email,
+                check_domain=Configuration(1).check_email_domain)
         if citizen.national_number:
             _, citizen.national_number = parse_national_number(
                 citizen.national_number)

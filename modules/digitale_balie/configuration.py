@@ -42,6 +42,10 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         "Personal Link Validity", required=True,
         help="How long after the end of the appointment "
         "a personal link keeps working.")
+    check_email_domain = fields.Boolean(
+        "Check E-mail Domains",
+        help="Ask DNS whether the domain of a new e-mail address receives "
+        "mail. Switch off on servers that cannot reach internet DNS.")
     appointment_sequence = fields.Many2One(
         'ir.sequence', "Appointment Sequence", required=True,
         domain=[('sequence_type', '=',
@@ -66,6 +70,10 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
     @classmethod
     def default_default_language(cls):
         return 'nl'
+
+    @classmethod
+    def default_check_email_domain(cls):
+        return True
 
     @classmethod
     def default_booking_lead_time(cls):

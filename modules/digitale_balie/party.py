@@ -9,7 +9,9 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from trytond.i18n import gettext
 from trytond.model import fields
+from trytond.modules.party.exceptions import InvalidEMail
 from trytond.pool import Pool, PoolMeta
+from trytond.tools.email_ import validate_email as trytond_validate_email
 
 from .exceptions import CitizenValidationError
 
@@ -35,9 +37,14 @@ def parse_phone(value):
         phonenumbers.number_type(number) in SMS_TYPES)
 
 
-def parse_email(value):
-    "Return the normalised e-mail address; raise CitizenValidationError."
+def parse_email(value, check_domain=False):
+    """Return the normalised e-mail address; raise CitizenValidationError.
+
+    With check_domain, also ask DNS whether the domain receives mail, as
+    Tryton's party module does."""
     try:
+        if check_domain:
+            return trytond_validate_email(value)
         return validate_email(
             value, check_deliverability=False).normalized
     except EmailNotValidError as exception:
@@ -105,3 +112,25 @@ class Party(metaclass=PoolMeta):
         for mechanism in self.contact_mechanisms:
             if mechanism.type in types and mechanism.active:
                 return mechanism.value_compact or mechanism.value
+
+
+class ContactMechanism(metaclass=PoolMeta):
+    __name__ = 'party.contact_mechanism'
+
+    @classmethod
+    def check_valid_email(cls, mechanisms, field_names=None):
+        Configuration = Pool().get('balie.configuration')
+        if Configuration(1).check_email_domain:
+            return super().check_valid_email(mechanisms, field_names)
+        # servers without internet DNS: check the syntax only
+        if field_names and not (field_names & {'type', 'value'}):
+            return
+        for mechanism in mechanisms:
+            if mechanism.type == 'email' and mechanism.value:
+                try:
+                    parse_email(mechanism.value)
+                except CitizenValidationError as exception:
+                    raise InvalidEMail(gettext(
+                            'party.msg_email_invalid',
+                            email=mechanism.value,
+                            party=mechanism.party.rec_name)) from exception

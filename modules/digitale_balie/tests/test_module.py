@@ -381,6 +381,44 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
                     parse_national_number(bad)
 
     @with_transaction()
+    def test_email_domain_check_is_reported(self):
+        "Test that a domain refused by the DNS check is a clear error"
+        from email_validator import EmailNotValidError
+        with patch('digitale_balie.party.trytond_validate_email',
+                side_effect=EmailNotValidError(
+                    "The domain name exampel.be does not exist.")):
+            with self.assertRaises(CitizenValidationError) as cm:
+                parse_email('maria@exampel.be', check_domain=True)
+            self.assertIn('exampel.be does not exist', str(cm.exception))
+            self.assertEqual(parse_email('maria@exampel.be'),
+                'maria@exampel.be')
+
+    @with_transaction()
+    def test_contact_email_checked_without_dns_when_configured(self):
+        "Test that without the DNS check e-mail syntax is still checked"
+        pool = Pool()
+        Configuration = pool.get('balie.configuration')
+        ContactMechanism = pool.get('party.contact_mechanism')
+        party = create_citizen()
+        config = Configuration(1)
+        config.check_email_domain = False
+        config.save()
+        with patch('trytond.modules.party.contact_mechanism.validate_email',
+                side_effect=AssertionError("DNS must not be asked")):
+            ContactMechanism(party=party, type='email',
+                value='maria@example.be').save()
+            with self.assertRaises(UserError):
+                ContactMechanism(party=party, type='email',
+                    value='maria@').save()
+        config.check_email_domain = True
+        config.save()
+        with patch('trytond.modules.party.contact_mechanism.validate_email',
+                side_effect=AssertionError("DNS asked")):
+            with self.assertRaises(AssertionError):
+                ContactMechanism(party=party, type='email',
+                    value='jan@example.be').save()
+
+    @with_transaction()
     def test_party_search_by_phone(self):
         "Test that a citizen is found by a phone number typed differently"
         pool = Pool()
