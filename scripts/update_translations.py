@@ -29,7 +29,12 @@ LANGUAGES = ['nl', 'fr']
 def export(module):
     activate_module(module)
     with Transaction().start(DB_NAME, USER):
-        Translation = Pool().get('ir.translation')
+        pool = Pool()
+        Translation = pool.get('ir.translation')
+        TranslationSet = pool.get('ir.translation.set', type='wizard')
+        # view and report strings are only collected by "Set Translations"
+        session_id, _, _ = TranslationSet.create()
+        TranslationSet(session_id).transition_set_()
         return polib.pofile(
             Translation.translation_export('en', module).decode('utf-8'))
 

@@ -595,7 +595,11 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
     @with_transaction()
     def test_every_string_is_translated(self):
         "Test that nl.po and fr.po translate every string of the module"
-        Translation = Pool().get('ir.translation')
+        pool = Pool()
+        Translation = pool.get('ir.translation')
+        TranslationSet = pool.get('ir.translation.set', type='wizard')
+        session_id, _, _ = TranslationSet.create()
+        TranslationSet(session_id).transition_set_()
         source = polib.pofile(
             Translation.translation_export('en', self.module).decode())
         expected = {(e.msgctxt, e.msgid) for e in source}
