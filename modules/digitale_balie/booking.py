@@ -14,7 +14,7 @@ from trytond.wizard import (
     Button, StateReport, StateTransition, StateView, Wizard)
 
 from . import slots as engine
-from .appointment import NOTIFY_BY, format_utc, parse_utc
+from .appointment import format_utc, parse_utc
 from .configuration import LANGUAGES
 from .dates import locale_of
 from .exceptions import CitizenValidationError, SlotUnavailableError
@@ -35,7 +35,11 @@ class BookCitizen(ModelView):
         "or national register number. Leave empty for a new citizen.")
     name = fields.Char(
         "Name", states={'required': ~Eval('party')})
-    language = fields.Selection(LANGUAGES, "Language", required=True)
+    # a Many2One rather than a Selection: sao 8.0 can lose a wizard's
+    # selection value when another field of the form changes
+    language = fields.Many2One(
+        'ir.lang', "Language", required=True,
+        domain=[('code', 'in', [code for code, _ in LANGUAGES])])
     mobile = fields.Char(
         "Mobile Phone", help="Any Belgian or international notation.")
     email = fields.Char("E-mail")
@@ -48,7 +52,8 @@ class BookCitizen(ModelView):
     def on_change_party(self):
         if self.party:
             self.name = self.party.name
-            self.language = self.party.balie_language
+            self.language = self.party.lang if (self.party.lang
+                and self.party.lang.code in dict(LANGUAGES)) else None
             self.mobile = self.party.contact_value('mobile', 'phone')
             self.email = self.party.contact_value('email')
             self.national_number = self.party.national_number
@@ -137,12 +142,28 @@ class BookContact(ModelView):
     "Book Appointment: Contact"
     __name__ = 'balie.appointment.book.contact'
 
-    notify_by = fields.Selection(NOTIFY_BY, "Notify By", required=True,
-        help="How the citizen wants to receive the confirmation "
-        "and reminders.")
+    by_email = fields.Boolean("By E-mail",
+        help="Send the confirmation and reminders by e-mail.")
+    by_sms = fields.Boolean("By SMS",
+        help="Send the confirmation and reminders by SMS.")
+    paper_only = fields.Function(fields.Boolean(
+            "Paper Only",
+            help="Neither e-mail nor SMS: the booking card is the "
+            "confirmation."), 'on_change_with_paper_only')
     note = fields.Text(
         "Note for the Citizen",
         help="Printed on the booking card, in the citizen's words.")
+
+
+    @fields.depends('by_email', 'by_sms')
+    def on_change_with_paper_only(self, name=None):
+        return not self.by_email and not self.by_sms
+
+    @property
+    def notify_by(self):
+        if self.by_email and self.by_sms:
+            return 'email_sms'
+        return 'email' if self.by_email else 'sms' if self.by_sms else 'paper'
 
 
 class BookConfirm(ModelView):
@@ -191,15 +212,23 @@ class Book(Wizard):
     @staticmethod
     def _stored(view, fields):
         "What the clerk already entered in a step, to show it again."
-        values = getattr(view, '_default_values', None) or {}
+        values = view._default_values
         return {k: v for k, v in values.items() if k in fields}
+
+    @staticmethod
+    def _visited(view, field):
+        "Whether the clerk already filled in the step."
+        return view._default_values.get(field) is not None
 
     def default_citizen(self, fields):
         pool = Pool()
         Configuration = pool.get('balie.configuration')
-        if getattr(self.citizen, 'language', None):
+        if self._visited(self.citizen, 'language'):
             return self._stored(self.citizen, fields)
-        defaults = {'language': Configuration(1).default_language}
+        Lang = pool.get('ir.lang')
+        langs = Lang.search(
+            [('code', '=', Configuration(1).default_language)], limit=1)
+        defaults = {'language': langs[0].id if langs else None}
         context = Transaction().context
         if context.get('active_model') == 'party.party' and self.record:
             citizen = self.citizen.__class__(party=self.record)
@@ -223,10 +252,13 @@ class Book(Wizard):
         if not citizen.party and not citizen.name:
             raise CitizenValidationError(
                 gettext('digitale_balie.msg_citizen_name_required'))
+        # offer every way the citizen can be reached
+        self.contact.by_email = bool(citizen.email)
+        self.contact.by_sms = bool(citizen.sms_possible)
         return 'service'
 
     def default_service(self, fields):
-        if getattr(self.service, 'date', None):
+        if self._visited(self.service, 'date'):
             return self._stored(self.service, fields)
         return {
             'company': Transaction().context.get('company'),
@@ -250,25 +282,13 @@ class Book(Wizard):
         return 'contact'
 
     def default_contact(self, fields):
-        if getattr(self.contact, 'notify_by', None):
-            return self._stored(self.contact, fields)
-        citizen = self.citizen
-        if citizen.email and citizen.sms_possible:
-            notify_by = 'email_sms'
-        elif citizen.email:
-            notify_by = 'email'
-        elif citizen.sms_possible:
-            notify_by = 'sms'
-        else:
-            notify_by = 'paper'
-        return {'notify_by': notify_by}
+        return self._stored(self.contact, fields)
 
     def transition_check_contact(self):
-        notify_by = self.contact.notify_by
-        if 'email' in notify_by and not self.citizen.email:
+        if self.contact.by_email and not self.citizen.email:
             raise CitizenValidationError(
                 gettext('digitale_balie.msg_notify_email_missing'))
-        if 'sms' in notify_by and not self.citizen.sms_possible:
+        if self.contact.by_sms and not self.citizen.sms_possible:
             raise CitizenValidationError(
                 gettext('digitale_balie.msg_notify_sms_impossible',
                     phone=self.citizen.mobile or ''))
@@ -285,7 +305,10 @@ class Book(Wizard):
             self.service.service.rec_name,
             format_datetime_words(start, Transaction().language),
             Employee(employee).rec_name,
-            dict(NOTIFY_BY)[self.contact.notify_by],
+            self.citizen.language.name,
+            dict(Pool().get('balie.appointment').fields_get(
+                    ['notify_by'])['notify_by']['selection'])[
+                self.contact.notify_by],
             ]
         return {'summary': '\n'.join(lines)}
 
@@ -303,7 +326,7 @@ class Book(Wizard):
                     'employee': employee,
                     'channel': self.service.channel,
                     'origin': 'counter',
-                    'language': citizen.language,
+                    'language': citizen.language.code,
                     'notify_by': self.contact.notify_by,
                     'contact_email': citizen.email,
                     'contact_mobile': citizen.mobile,
@@ -321,18 +344,15 @@ class Book(Wizard):
         "Return the citizen party, creating or completing it."
         pool = Pool()
         Party = pool.get('party.party')
-        Lang = pool.get('ir.lang')
         ContactMechanism = pool.get('party.contact_mechanism')
         Identifier = pool.get('party.identifier')
         citizen = self.citizen
         party = citizen.party
-        langs = Lang.search([('code', '=', citizen.language)], limit=1)
         if not party:
-            party = Party(name=citizen.name)
-            party.lang = langs[0] if langs else None
+            party = Party(name=citizen.name, lang=citizen.language)
             party.save()
-        elif langs and party.lang != langs[0]:
-            party.lang = langs[0]
+        elif party.lang != citizen.language:
+            party.lang = citizen.language
             party.save()
         known = {(m.type, m.value_compact or m.value)
             for m in party.contact_mechanisms}
