@@ -297,16 +297,18 @@ class Book(Wizard):
     def default_confirm(self, fields):
         pool = Pool()
         Employee = pool.get('company.employee')
+        Appointment = pool.get('balie.appointment')
         start, employee = parse_slot_key(self.service.slot)
         from .dates import format_datetime_words
         lines = [
             self.citizen.party.name if self.citizen.party
             else self.citizen.name,
-            self.service.service.rec_name,
+            '%s (%s)' % (self.service.service.rec_name,
+                Appointment.channel_label(self.service.channel)),
             format_datetime_words(start, Transaction().language),
             Employee(employee).rec_name,
             self.citizen.language.name,
-            dict(Pool().get('balie.appointment').fields_get(
+            dict(Appointment.fields_get(
                     ['notify_by'])['notify_by']['selection'])[
                 self.contact.notify_by],
             ]
