@@ -305,6 +305,32 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
                 len(Appointment._free_slots(service, TUESDAY, TUESDAY)), 5)
 
     @with_transaction()
+    def test_serialization_and_deadlock_mean_taken(self):
+        "Test that 40001 and 40P01 aborts answer 'just taken', others raise"
+        pool = Pool()
+        Appointment = pool.get('balie.appointment')
+        company, employees, service = create_balie()
+        party = create_citizen()
+
+        def failure(sqlstate):
+            return type('Failure', (backend.DatabaseOperationalError,),
+                {'sqlstate': sqlstate})("simulated")
+        with set_company(company), frozen():
+            for sqlstate in ['40001', '40P01']:
+                with self.subTest(sqlstate=sqlstate):
+                    with patch.object(Appointment, 'create',
+                            side_effect=failure(sqlstate)):
+                        with self.assertRaises(SlotTakenError):
+                            self.book(service, party, local(TUESDAY, 9))
+            with patch.object(Appointment, 'create',
+                    side_effect=failure('53100')):
+                with self.assertRaises(backend.DatabaseOperationalError):
+                    self.book(service, party, local(TUESDAY, 9))
+            # nothing half-made, and the transaction still works
+            appointment = self.book(service, party, local(TUESDAY, 9))
+        self.assertEqual(len(appointment.dossier.events), 1)
+
+    @with_transaction()
     def test_overlap_constraint_in_postgresql(self):
         "Test that PostgreSQL has a real exclusion constraint (btree_gist)"
         if backend.name != 'postgresql':
