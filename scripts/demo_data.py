@@ -336,6 +336,13 @@ def set_configuration(config):
     configuration.default_language = 'nl'
     # the demo's addresses are fictitious and demo machines may be offline
     configuration.check_email_domain = False
+    # the local SMS gateway that scripts/demo starts (tests/sms_server.py)
+    configuration.sms_url = 'http://127.0.0.1:8026/sms/json'
+    configuration.sms_api_key = 'test-key'
+    configuration.sms_api_secret = 'test-secret'
+    configuration.sms_signature_secret = os.environ.get(
+        'BALIE_DEMO_SMS_SECRET', 'demo-sms-secret')
+    configuration.sms_sender = 'Voorbeeld'
     configuration.save()
 
 

@@ -17,6 +17,7 @@ from trytond.sql.functions import TSRange
 from trytond.sql.operators import RangeOverlap
 from trytond.transaction import Transaction
 
+from . import clock
 from . import slots as engine
 from .configuration import LANGUAGES
 from .exceptions import (
@@ -43,11 +44,6 @@ NOTIFY_BY = [
     ]
 # PostgreSQL errors that mean "somebody else got there first"
 CONCURRENCY_SQLSTATES = {'23P01', '23505', '40001', '40P01', '55P03'}
-
-
-def utcnow():
-    "The current time as naive UTC (patched by tests)."
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def parse_utc(value):
@@ -123,6 +119,18 @@ class Appointment(Workflow, ModelSQL, ModelView):
         domain=[('dossier', '=', Eval('dossier', -1))])
     tokens = fields.One2Many(
         'balie.access.token', 'appointment', "Personal Links", readonly=True)
+    messages = fields.One2Many(
+        'balie.message', 'appointment', "Messages", readonly=True)
+    delay_minutes = fields.Integer("Delay (minutes)", readonly=True,
+        help="The delay the clerk announced to the citizen.")
+    delay_text = fields.Text("Delay Message", readonly=True)
+    ical_sequence = fields.Integer("Calendar Sequence", readonly=True,
+        help="Raised on every change, so that agendas update the event.")
+    needs_call = fields.Function(
+        fields.Boolean("To Call",
+            help="No message reached the citizen in time: "
+            "call them."),
+        'get_needs_call', searcher='search_needs_call')
     date = fields.Function(fields.Date("Date"), 'get_local',
         searcher='search_date')
     start_time = fields.Function(fields.Time("Time"), 'get_local')
@@ -187,6 +195,19 @@ class Appointment(Workflow, ModelSQL, ModelView):
                     'invisible': Eval('state') != 'booked',
                     'depends': ['state'],
                     },
+                'notify_delay': {
+                    'invisible': Eval('state') != 'booked',
+                    'depends': ['state'],
+                    },
+                'send_message': {
+                    'invisible': Eval('state').in_(['cancelled']),
+                    'depends': ['state'],
+                    },
+                'check_messages': {},
+                'resend_confirmation': {
+                    'invisible': Eval('state') != 'booked',
+                    'depends': ['state'],
+                    },
                 })
         cls.__rpc__.update({
                 'free_slots': RPC(),
@@ -240,6 +261,10 @@ class Appointment(Workflow, ModelSQL, ModelView):
     @classmethod
     def default_notify_by(cls):
         return 'email'
+
+    @classmethod
+    def default_ical_sequence(cls):
+        return 0
 
     @fields.depends('service', 'start')
     def on_change_with_end(self, name=None):
@@ -298,6 +323,10 @@ class Appointment(Workflow, ModelSQL, ModelView):
         default = default.copy() if default is not None else {}
         default.setdefault('number', None)
         default.setdefault('tokens', None)
+        default.setdefault('messages', None)
+        default.setdefault('ical_sequence', 0)
+        default.setdefault('delay_minutes', None)
+        default.setdefault('delay_text', None)
         default.setdefault('state', 'booked')
         return super().copy(appointments, default=default)
 
@@ -308,8 +337,17 @@ class Appointment(Workflow, ModelSQL, ModelView):
         pool = Pool()
         Token = pool.get('balie.access.token')
         Dossier = pool.get('balie.dossier')
-        Token.revoke([t for a in appointments for t in a.tokens])
+        Message = pool.get('balie.message')
+        Token.revoke([t for a in appointments for t in a.tokens
+                if t.purpose != 'message'])
         for appointment in appointments:
+            Message.cancel_pending(appointment)
+            appointment.ical_sequence = (appointment.ical_sequence or 0) + 1
+        cls.save(appointments)
+        for appointment in appointments:
+            channels = appointment.electronic_channels()
+            if channels:
+                Message.queue(appointment, 'cancelled', channels)
             Dossier.add_event(appointment.dossier, 'cancelled',
                 gettext('digitale_balie.msg_event_cancelled',
                     when=cls._format_when(appointment.start)),
@@ -349,6 +387,110 @@ class Appointment(Workflow, ModelSQL, ModelView):
     def print_card(cls, appointments):
         pass
 
+    @classmethod
+    @ModelView.button_action('digitale_balie.wizard_notify_delay')
+    def notify_delay(cls, appointments):
+        pass
+
+    @classmethod
+    @ModelView.button_action('digitale_balie.wizard_send_message')
+    def send_message(cls, appointments):
+        pass
+
+    @classmethod
+    @ModelView.button_action('digitale_balie.wizard_check_messages')
+    def check_messages(cls, appointments):
+        pass
+
+    @classmethod
+    @ModelView.button
+    def resend_confirmation(cls, appointments):
+        Message = Pool().get('balie.message')
+        for appointment in appointments:
+            channels = appointment.electronic_channels()
+            if channels:
+                Message.queue(appointment, 'confirmation', channels)
+
+    # -- messages --------------------------------------------------------
+
+    @property
+    def ical_uid(self):
+        "One stable calendar UID per appointment."
+        return 'balie-%s-%s@digitale-balie' % (self.company.id, self.id)
+
+    def electronic_channels(self):
+        return {
+            'email': ['email'],
+            'sms': ['sms'],
+            'email_sms': ['email', 'sms'],
+            }.get(self.notify_by, [])
+
+    def message_values(self):
+        "The values message templates may use, in the citizen's language."
+        from .dates import format_datetime_words
+        pool = Pool()
+        Configuration = pool.get('balie.configuration')
+        Service = pool.get('balie.service')
+        with Transaction().set_context(language=self.language):
+            config = Configuration(1)
+            service = Service(self.service.id)
+            return {
+                'first_name': (self.party.name or '').split(' ')[0],
+                'name': self.party.name or '',
+                'subject': self.dossier.subject or service.name,
+                'when': format_datetime_words(self.start, self.language),
+                'clerk': (self.employee.party.name or '').split(' ')[0],
+                'phone': config.help_phone,
+                'municipality': config.municipality_name,
+                'preparation': service.preparation or '',
+                }
+
+    @classmethod
+    def _notify_booked(cls, appointment):
+        "Queue the confirmation and plan the reminders of a new booking."
+        pool = Pool()
+        Message = pool.get('balie.message')
+        Configuration = pool.get('balie.configuration')
+        channels = appointment.electronic_channels()
+        Message.queue(appointment, 'confirmation', channels or ['letter'])
+        if not channels:
+            return
+        now = clock.now()
+        for offset in Configuration(1).reminder_offsets():
+            send_at = appointment.start - offset
+            # booked after the moment of this reminder: skip it
+            if send_at > now:
+                Message.queue(appointment, 'reminder', channels,
+                    send_at=send_at, send_by=appointment.start)
+
+    @classmethod
+    def get_needs_call(cls, appointments, name):
+        ids = [a.id for a in appointments]
+        to_call = {a.id for a in cls.search([
+                    ('id', 'in', ids), ('needs_call', '=', True)])}
+        return {i: i in to_call for i in ids}
+
+    @classmethod
+    def search_needs_call(cls, name, clause):
+        pool = Pool()
+        Message = pool.get('balie.message')
+        Configuration = pool.get('balie.configuration')
+        _, operator, value = clause[:3]
+        appointment = cls.__table__()
+        message = Message.__table__()
+        now = clock.now()
+        delay = Configuration(1).escalation_delay or dt.timedelta(0)
+        reached = message.select(message.appointment,
+            where=message.state.in_(['delivered', 'opened']))
+        query = appointment.select(appointment.id,
+            where=(appointment.state == 'booked')
+            & (appointment.notify_by != 'paper')
+            & (appointment.start > now)
+            & (appointment.start <= now + delay)
+            & ~appointment.id.in_(reached))
+        wanted = (operator == '=') == bool(value)
+        return [('id', 'in' if wanted else 'not in', query)]
+
     # -- slot engine ----------------------------------------------------
 
     @classmethod
@@ -379,7 +521,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
         config = Configuration(1)
         employee = getattr(employee, 'id', employee)
 
-        now = utcnow()
+        now = clock.now()
         today = engine.to_local(now).date()
         window_start = max(
             engine.local_day_bounds(_local_date(date_from))[0],
@@ -496,6 +638,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
                     })
             values.setdefault('language', party.balie_language)
             appointment, = cls.create([values])
+        cls._notify_booked(appointment)
         Dossier.add_event(dossier, 'booked',
             gettext('digitale_balie.msg_event_booked',
                 when=cls._format_when(appointment.start),

@@ -13,6 +13,7 @@ from trytond.transaction import Transaction
 from trytond.wizard import (
     Button, StateReport, StateTransition, StateView, Wizard)
 
+from . import clock
 from . import slots as engine
 from .appointment import format_utc, parse_utc
 from .configuration import LANGUAGES
@@ -204,6 +205,14 @@ class Book(Wizard):
             Button("Book", 'book', 'tryton-ok', default=True),
             ])
     book = StateTransition()
+    done = StateView('balie.appointment.message_status',
+        'digitale_balie.appointment_message_status_view_form', [
+            Button("Send Test Message", 'send_test', 'tryton-send'),
+            Button("Refresh", 'done', 'tryton-refresh'),
+            Button("Print Booking Card", 'print_', 'tryton-print',
+                default=True),
+            ])
+    send_test = StateTransition()
     print_ = StateReport('balie.appointment.card')
 
     def transition_start(self):
@@ -262,8 +271,7 @@ class Book(Wizard):
             return self._stored(self.service, fields)
         return {
             'company': Transaction().context.get('company'),
-            'date': engine.to_local(
-                dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)).date(),
+            'date': engine.to_local(clock.now()).date(),
             'channel': 'video',
             }
 
@@ -340,7 +348,25 @@ class Book(Wizard):
             self.service.warning = str(exception)
             return 'service'
         self.confirm.appointment = appointment
-        return 'print_'
+        return 'done'
+
+    def default_done(self, fields):
+        "The citizen is still at the desk: show how the messages fare."
+        from .notify import message_status
+        appointment = self.confirm.appointment
+        return {
+            'appointment': appointment.id,
+            'email': getattr(self.done, 'email', None)
+            or appointment.contact_email,
+            'mobile': getattr(self.done, 'mobile', None)
+            or appointment.contact_mobile,
+            'status': message_status(appointment),
+            }
+
+    def transition_send_test(self):
+        from .notify import send_test
+        send_test(self.confirm.appointment, self.done.email, self.done.mobile)
+        return 'done'
 
     def _get_party(self):
         "Return the citizen party, creating or completing it."

@@ -46,6 +46,34 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         "Check E-mail Domains",
         help="Ask DNS whether the domain of a new e-mail address receives "
         "mail. Switch off on servers that cannot reach internet DNS.")
+    reminder_first = fields.TimeDelta(
+        "First Reminder",
+        help="How long before a video appointment the first reminder "
+        "goes out. Leave empty for none.")
+    reminder_second = fields.TimeDelta(
+        "Second Reminder",
+        help="How long before a video appointment the second reminder "
+        "goes out. Leave empty for none.")
+    escalation_delay = fields.TimeDelta(
+        "Call When Unreached",
+        help="If this long before the appointment no message was "
+        "delivered or opened, the appointment appears in the list "
+        "of citizens to call.")
+    message_max_attempts = fields.Integer(
+        "Maximum Attempts", required=True,
+        domain=[('message_max_attempts', '>', 0)],
+        help="How often a message is tried before it fails.")
+    sms_url = fields.Char(
+        "SMS Gateway URL",
+        help="The Vonage SMS API address, or a compatible gateway.")
+    sms_api_key = fields.Char("SMS API Key")
+    sms_api_secret = fields.Char("SMS API Secret", strip=False)
+    sms_signature_secret = fields.Char(
+        "SMS Signature Secret", strip=False,
+        help="Checks that delivery reports really come from the gateway.")
+    sms_sender = fields.Char(
+        "SMS Sender", size=11,
+        help="The name citizens see as sender (at most 11 characters).")
     appointment_sequence = fields.Many2One(
         'ir.sequence', "Appointment Sequence", required=True,
         domain=[('sequence_type', '=',
@@ -76,6 +104,26 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         return True
 
     @classmethod
+    def default_reminder_first(cls):
+        return dt.timedelta(hours=24)
+
+    @classmethod
+    def default_reminder_second(cls):
+        return dt.timedelta(hours=1)
+
+    @classmethod
+    def default_escalation_delay(cls):
+        return dt.timedelta(hours=24)
+
+    @classmethod
+    def default_message_max_attempts(cls):
+        return 8
+
+    @classmethod
+    def default_sms_url(cls):
+        return 'https://rest.nexmo.com/sms/json'
+
+    @classmethod
     def default_booking_lead_time(cls):
         return dt.timedelta(minutes=30)
 
@@ -100,3 +148,12 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
     def personal_url(self, token):
         "Return the short personal link for a raw token."
         return '%s/a/%s' % (self.portal_base_url.rstrip('/'), token)
+
+    def sms_status_url(self, database_name):
+        "Where the SMS gateway posts its delivery reports."
+        return '%s/%s/balie/sms/status' % (
+            self.portal_base_url.rstrip('/'), database_name)
+
+    def reminder_offsets(self):
+        return sorted({o for o in [self.reminder_first, self.reminder_second]
+                if o}, reverse=True)

@@ -1,11 +1,12 @@
 # This file is part of Digitale Balie.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
-import datetime as dt
 
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
+
+from . import clock
 
 DOSSIER_STATES = [
     ('open', "Open"),
@@ -47,6 +48,8 @@ class Dossier(Workflow, ModelSQL, ModelView):
         'balie.appointment', 'dossier', "Appointments", readonly=True)
     events = fields.One2Many(
         'balie.dossier.event', 'dossier', "Timeline", readonly=True)
+    messages = fields.One2Many(
+        'balie.message', 'dossier', "Messages", readonly=True)
 
     @classmethod
     def __setup__(cls):
@@ -99,6 +102,7 @@ class Dossier(Workflow, ModelSQL, ModelView):
         default.setdefault('number', None)
         default.setdefault('appointments', None)
         default.setdefault('events', None)
+        default.setdefault('messages', None)
         return super().copy(dossiers, default=default)
 
     @classmethod
@@ -168,7 +172,7 @@ class DossierEvent(ModelSQL, ModelView):
 
     @classmethod
     def default_date(cls):
-        return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        return clock.now()
 
     @classmethod
     def default_user(cls):

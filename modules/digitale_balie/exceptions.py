@@ -26,3 +26,11 @@ class DatabaseSetupError(UserError):
 
 class CardError(UserError):
     pass
+
+
+class TemplateError(ValidationError):
+    pass
+
+
+class MessageError(UserError):
+    pass

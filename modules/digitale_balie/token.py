@@ -8,13 +8,15 @@ does not open anybody's page.  It is written in lower-case Crockford base 32
 in groups of four ("k3x9-7mq2-..."), so that a citizen who types it from the
 card cannot confuse 0/o or 1/l/i, and capitals or missing dashes don't matter.
 """
-import datetime as dt
 import hashlib
+import hmac
 import secrets
 
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
+
+from . import clock
 
 ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'
 TOKEN_LENGTH = 28  # 28 × 5 bits = 140 bits
@@ -27,15 +29,30 @@ PURPOSES = [
     ]
 
 
-def _now():
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
 def new_token():
     "A random token, grouped for reading: 'k3x9-7mq2-…'."
-    raw = ''.join(secrets.choice(ALPHABET) for _ in range(TOKEN_LENGTH))
-    return '-'.join(
-        raw[i:i + GROUP] for i in range(0, TOKEN_LENGTH, GROUP))
+    return group(
+        ''.join(secrets.choice(ALPHABET) for _ in range(TOKEN_LENGTH)))
+
+
+def group(raw):
+    return '-'.join(raw[i:i + GROUP] for i in range(0, len(raw), GROUP))
+
+
+def derive_token(secret, key):
+    """A token computed from the server secret and a message's key.
+
+    Messages are retried after a crash and must then carry the same link,
+    yet the database may not hold it: the link is derived again from a
+    secret that lives in the server configuration, not in the database."""
+    digest = hmac.new(secret.encode('utf-8'), key.encode('utf-8'),
+        hashlib.sha256).digest()
+    number = int.from_bytes(digest, 'big')
+    chars = []
+    for _ in range(TOKEN_LENGTH):
+        number, index = divmod(number, len(ALPHABET))
+        chars.append(ALPHABET[index])
+    return group(''.join(chars))
 
 
 def normalize_token(value):
@@ -106,7 +123,7 @@ class AccessToken(ModelSQL, ModelView):
     def get_state(self, name):
         if self.revoked_at:
             return 'revoked'
-        if self.expires_at <= _now():
+        if self.expires_at <= clock.now():
             return 'expired'
         return 'valid'
 
@@ -131,6 +148,58 @@ class AccessToken(ModelSQL, ModelView):
         return token, raw
 
     @classmethod
+    def example(cls):
+        "A token of the real length, to measure texts."
+        return group('x' * TOKEN_LENGTH)
+
+    @classmethod
+    def for_message(cls, message):
+        "The personal link record of a message (its raw value is derived)."
+        Configuration = Pool().get('balie.configuration')
+        raw = cls.message_token(message)
+        token, = cls.create([{
+                    'appointment': message.appointment.id,
+                    'purpose': 'message',
+                    'token_hash': hash_token(raw),
+                    'expires_at': (message.appointment.end
+                        + Configuration(1).token_validity),
+                    }])
+        return token
+
+    @classmethod
+    def message_token(cls, message):
+        "The raw personal link of a message."
+        from .exceptions import MessageError
+        secret = message.secret()
+        if not secret:
+            if Pool.test:
+                secret = 'test-secret'
+            else:
+                from trytond.i18n import gettext
+                raise MessageError(gettext(
+                        'digitale_balie.msg_secret_missing'))
+        return derive_token(secret, 'message:' + message.idempotency_key)
+
+    @classmethod
+    def use(cls, raw, preview=False):
+        """Return the valid token for what the citizen typed or scanned,
+        recording its use; the first use of a message's link marks the
+        message opened.  A clerk's preview records nothing."""
+        token = cls.lookup(raw)
+        if token is None or preview:
+            return token
+        now = clock.now()
+        values = {'last_used_at': now}
+        if not token.first_used_at:
+            values['first_used_at'] = now
+        cls.write([token], values)
+        if token.purpose == 'message':
+            Message = Pool().get('balie.message')
+            Message.mark_opened(
+                Message.search([('token', '=', token.id)]), when=now)
+        return token
+
+    @classmethod
     def lookup(cls, raw):
         "Return the valid token for a raw value, or None."
         if normalize_token(raw) is None:
@@ -138,7 +207,7 @@ class AccessToken(ModelSQL, ModelView):
         tokens = cls.search([
                 ('token_hash', '=', hash_token(raw)),
                 ('revoked_at', '=', None),
-                ('expires_at', '>', _now()),
+                ('expires_at', '>', clock.now()),
                 ], limit=1)
         return tokens[0] if tokens else None
 
@@ -146,7 +215,7 @@ class AccessToken(ModelSQL, ModelView):
     def revoke(cls, tokens):
         to_revoke = [t for t in tokens if not t.revoked_at]
         if to_revoke:
-            cls.write(to_revoke, {'revoked_at': _now()})
+            cls.write(to_revoke, {'revoked_at': clock.now()})
 
     @classmethod
     @ModelView.button

@@ -32,7 +32,7 @@ TUESDAY = dt.date(2026, 12, 8)
 
 @contextmanager
 def frozen(now=NOW):
-    with patch('digitale_balie.appointment.utcnow', return_value=now):
+    with patch('digitale_balie.clock.now', return_value=now):
         yield
 
 
@@ -298,6 +298,7 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
                     return_value=[slot]):
                 with self.assertRaises(SlotTakenError) as cm:
                     self.book(service, party, slot.start)
+            self.assertIn('was just taken', str(cm.exception))
             # the savepoint was rolled back: no orphan dossier, and the
             # transaction still answers
             self.assertEqual(Dossier.search([], count=True), dossiers)
@@ -477,7 +478,7 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
         self.assertNotIn(raw, str(cursor.fetchall()))
         self.assertEqual(
             token.expires_at, appointment.end + dt.timedelta(hours=24))
-        with patch('digitale_balie.token._now',
+        with patch('digitale_balie.clock.now',
                 return_value=appointment.end):
             self.assertEqual(Token.lookup(raw), token)
             # typed from the card: capitals, no dashes, o for 0, l for 1
@@ -488,7 +489,7 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertIsNone(Token.lookup(raw[:-1] + '!'))
             self.assertIsNone(Token.lookup(''))
             self.assertIsNone(Token.lookup('x' * 1000))
-        with patch('digitale_balie.token._now',
+        with patch('digitale_balie.clock.now',
                 return_value=token.expires_at):
             self.assertIsNone(Token.lookup(raw))
             self.assertEqual(token.state, 'expired')

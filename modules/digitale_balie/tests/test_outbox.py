@@ -1,0 +1,529 @@
+# This file is part of Digitale Balie.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+"""Messages that reach the citizen, through a real SMTP server (aiosmtpd)
+and a local HTTP server that speaks the SMS gateway's API.
+
+The dispatcher commits in transactions of its own, so these tests work on
+committed data in a database of their own."""
+import datetime as dt
+import email
+import email.policy
+import socket
+import threading
+import unittest
+from contextlib import contextmanager
+from unittest.mock import patch
+
+from aiosmtpd.controller import Controller
+from icalendar import Calendar
+from werkzeug.test import Client
+
+from trytond import config
+from trytond.pool import Pool
+from trytond.tests.test_tryton import (
+    DB_NAME, USER, activate_module, drop_db)
+from trytond.transaction import Transaction
+from trytond.wsgi import app
+
+from digitale_balie.exceptions import TemplateError
+from digitale_balie.slots import to_utc
+from digitale_balie.tests.sms_server import FakeSMSGateway
+from digitale_balie.tests.test_module import (
+    TUESDAY, create_balie, create_citizen)
+
+NOW = dt.datetime(2026, 12, 7, 8, 0)  # Monday 09:00 in Brussels
+SIGNATURE_SECRET = 'dlr-secret'
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class Mailbox:
+    "What the SMTP server received."
+
+    def __init__(self):
+        self.messages = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self._lock:
+            self.messages.append(email.message_from_bytes(
+                    envelope.content, policy=email.policy.default))
+        return '250 OK'
+
+
+class Clock:
+    "A controllable clock for the whole module."
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **kwargs):
+        self.now += dt.timedelta(**kwargs)
+
+
+class OutboxTestCase(unittest.TestCase):
+    "Test the outbox, its dispatcher and what comes back"
+
+    @classmethod
+    def setUpClass(cls):
+        drop_db()
+        activate_module('digitale_balie')
+        cls.smtp_port = free_port()
+        cls.saved = {k: config.get('email', k) for k in ['uri', 'from']}
+        config.set('email', 'uri', 'smtp://127.0.0.1:%s' % cls.smtp_port)
+        config.set('email', 'from',
+            'Gemeente Voorbeeld <balie@voorbeeld.example>')
+
+    @classmethod
+    def tearDownClass(cls):
+        for key, value in cls.saved.items():
+            config.set('email', key, value)
+        drop_db()
+
+    def setUp(self):
+        self.mailbox = Mailbox()
+        self.smtp = Controller(
+            self.mailbox, hostname='127.0.0.1', port=self.smtp_port)
+        self.smtp.start()
+        self.addCleanup(self.stop_smtp)
+        self.gateway = FakeSMSGateway(signature_secret=SIGNATURE_SECRET)
+        self.gateway.start()
+        self.addCleanup(self.gateway.close)
+        self.clock = Clock(NOW)
+        patcher = patch('digitale_balie.clock.now', self.clock)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.addCleanup(self.cancel_pending)
+
+    def cancel_pending(self):
+        "Leave no due message behind for the next test's dispatcher."
+        with self.transaction():
+            Message = Pool().get('balie.message')
+            Message.cancel(Message.search([
+                        ('state', 'in', ['queued', 'sending'])]))
+
+    def stop_smtp(self):
+        if self.smtp is not None:
+            self.smtp.stop()
+            self.smtp = None
+
+    @contextmanager
+    def transaction(self, **extras):
+        with Transaction().start(DB_NAME, USER,
+                context=getattr(self, 'context', {}), **extras
+                ) as transaction:
+            yield transaction
+            transaction.commit()
+
+    def setup_balie(self, **configuration):
+        "A municipality, clerks, a service and the SMS gateway, committed."
+        # the configuration singleton is created under a table lock
+        with self.transaction(_lock_tables=['balie_configuration']):
+            pool = Pool()
+            Configuration = pool.get('balie.configuration')
+            User = pool.get('res.user')
+            company, employees, service = create_balie()
+            config_ = Configuration(1)
+            config_.portal_base_url = 'https://balie.voorbeeld.example'
+            config_.municipality_name = "Gemeente Voorbeeld"
+            config_.help_phone = "+32 50 12 34 56"
+            config_.sms_url = self.gateway.url
+            config_.sms_api_key = 'test-key'
+            config_.sms_api_secret = 'test-secret'
+            config_.sms_signature_secret = SIGNATURE_SECRET
+            config_.sms_sender = 'Voorbeeld'
+            for name, value in configuration.items():
+                setattr(config_, name, value)
+            config_.save()
+            user = User(USER)
+            user.companies = [company]
+            user.company = company
+            user.save()
+            self.context = {'company': company.id}
+            return company.id, [e.id for e in employees], service.id
+
+    def book(self, service, start, notify_by='email_sms',
+            email='maria.janssens@example.be', mobile='+32470123456',
+            name="Maria Janssens"):
+        with self.transaction():
+            Appointment = Pool().get('balie.appointment')
+            party = create_citizen(name)
+            return Appointment.book_slot({
+                    'service': service, 'party': party.id, 'start': start,
+                    'notify_by': notify_by, 'contact_email': email,
+                    'contact_mobile': mobile,
+                    })
+
+    def dispatch(self):
+        with self.transaction():
+            return Pool().get('balie.message').dispatch()
+
+    def messages(self, appointment, **domain):
+        with self.transaction():
+            Message = Pool().get('balie.message')
+            return [{f: getattr(m, f) for f in [
+                        'id', 'kind', 'channel', 'state', 'recipient',
+                        'attempts', 'last_error', 'idempotency_key',
+                        'message_id', 'send_at', 'body', 'subject']}
+                for m in Message.search([
+                        ('appointment', '=', appointment),
+                        *[(k, '=', v) for k, v in domain.items()]],
+                    order=[('id', 'ASC')])]
+
+    def post_receipts(self, params_list):
+        client = Client(app)
+        return [client.post('/%s/balie/sms/status' % DB_NAME, json=params)
+            for params in params_list]
+
+    # -- the journey -----------------------------------------------------
+
+    def test_confirmation_reaches_the_citizen(self):
+        "Test the confirmation by e-mail and SMS, delivered and opened"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(10, 30)))
+        self.assertEqual(self.dispatch(), 2)
+
+        mail, = self.mailbox.messages
+        confirmation, = self.messages(appointment, kind='confirmation',
+            channel='email')
+        self.assertEqual(confirmation['state'], 'delivered')
+        self.assertEqual(mail['Message-ID'], confirmation['message_id'])
+        self.assertEqual(mail['To'], 'Maria Janssens '
+            '<maria.janssens@example.be>')
+        self.assertEqual(mail['Content-Language'], 'nl')
+        plain = mail.get_body(('plain',)).get_content()
+        html = mail.get_body(('html',)).get_content()
+        self.assertIn("Maria", plain)
+        self.assertIn("dinsdag 8 december 2026", mail['Subject'])
+        self.assertIn("dinsdag 8 december 2026 om 10.30 uur", plain)
+        self.assertIn("Anna", plain)
+        self.assertIn("+32 50 12 34 56", plain)
+        link = [w for w in plain.split()
+            if w.startswith('https://balie.voorbeeld.example/a/')][0]
+        self.assertIn('<a href="%s">' % link, html)
+        # the database does not know the link
+        self.assertNotIn(link.rsplit('/', 1)[1], confirmation['body'])
+        ics = [p for p in mail.iter_attachments()
+            if p.get_content_type() == 'text/calendar'][0]
+        calendar = Calendar.from_ical(ics.get_content())
+        self.assertEqual(calendar['METHOD'], 'REQUEST')
+        event, = calendar.walk('VEVENT')
+        self.assertEqual(int(event['SEQUENCE']), 0)
+        self.assertEqual(event['DTSTART'].dt.astimezone(dt.timezone.utc)
+            .replace(tzinfo=None), to_utc(TUESDAY, dt.time(10, 30)))
+        self.assertIn(link, str(event['DESCRIPTION']))
+
+        sms, = self.gateway.messages
+        sms_message, = self.messages(appointment, kind='confirmation',
+            channel='sms')
+        self.assertEqual(sms['to'], '32470123456')
+        self.assertEqual(sms['client-ref'], sms_message['idempotency_key'])
+        self.assertIn('https://balie.voorbeeld.example/a/', sms['text'])
+        self.assertEqual(sms_message['state'], 'sent')
+
+        responses = self.post_receipts(
+            self.gateway.receipts(sms['client-ref']))
+        self.assertEqual({r.status_code for r in responses}, {204})
+        sms_message, = self.messages(appointment, kind='confirmation',
+            channel='sms')
+        self.assertEqual(sms_message['state'], 'delivered')
+
+        # the citizen opens the e-mail's link
+        with self.transaction():
+            Token = Pool().get('balie.access.token')
+            token = Token.use(link.rsplit('/', 1)[1])
+            self.assertEqual(token.appointment.id, appointment)
+        confirmation, = self.messages(appointment, kind='confirmation',
+            channel='email')
+        self.assertEqual(confirmation['state'], 'opened')
+        # the SMS's link has not been used
+        sms_message, = self.messages(appointment, kind='confirmation',
+            channel='sms')
+        self.assertEqual(sms_message['state'], 'delivered')
+
+    def test_smtp_down_then_back(self):
+        "Test that mail waits while the SMTP server is down, then goes once"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(9)),
+            notify_by='email')
+        self.stop_smtp()
+        self.dispatch()
+        confirmation, = self.messages(appointment, kind='confirmation')
+        self.assertEqual(confirmation['state'], 'queued')
+        self.assertEqual(confirmation['attempts'], 1)
+        self.assertIn("cannot be reached", confirmation['last_error'])
+        # not yet due: back-off
+        self.dispatch()
+        self.assertEqual(self.messages(
+                appointment, kind='confirmation')[0]['attempts'], 1)
+        self.clock.advance(minutes=1)
+        self.dispatch()
+        self.assertEqual(self.messages(
+                appointment, kind='confirmation')[0]['attempts'], 2)
+
+        self.smtp = Controller(
+            self.mailbox, hostname='127.0.0.1', port=self.smtp_port)
+        self.smtp.start()
+        self.clock.advance(minutes=2)
+        self.dispatch()
+        self.dispatch()
+        self.assertEqual(len(self.mailbox.messages), 1)
+        confirmation, = self.messages(appointment, kind='confirmation')
+        self.assertEqual(confirmation['state'], 'delivered')
+        self.assertEqual(confirmation['attempts'], 3)
+
+    def test_gateway_errors(self):
+        "Test that a 4xx fails the SMS with its reason and a 5xx retries"
+        _, _, service = self.setup_balie()
+        first = self.book(service, to_utc(TUESDAY, dt.time(9)),
+            notify_by='sms')
+        self.gateway.fail_next(1, http_status=400)
+        self.dispatch()
+        sms, = self.messages(first, kind='confirmation')
+        self.assertEqual(sms['state'], 'failed')
+        self.assertTrue(sms['last_error'])
+
+        second = self.book(service, to_utc(TUESDAY, dt.time(10)),
+            notify_by='sms', name="Jan De Smet")
+        self.gateway.fail_next(1, http_status=503)
+        self.dispatch()
+        sms, = self.messages(second, kind='confirmation')
+        self.assertEqual(sms['state'], 'queued')
+        self.clock.advance(minutes=1)
+        self.dispatch()
+        sms, = self.messages(second, kind='confirmation')
+        self.assertEqual(sms['state'], 'sent')
+        self.assertEqual(len(self.gateway.messages), 1)
+
+    def test_landline_fails_sms_but_email_goes(self):
+        "Test that a number without SMS fails that channel only"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(9)),
+            mobile='+3250123456')
+        self.dispatch()
+        sms, = self.messages(appointment, kind='confirmation', channel='sms')
+        mail, = self.messages(appointment, kind='confirmation',
+            channel='email')
+        self.assertEqual(sms['state'], 'failed')
+        self.assertIn("cannot receive SMS", sms['last_error'])
+        self.assertEqual(mail['state'], 'delivered')
+        self.assertEqual(self.gateway.messages, [])
+
+    def test_forged_and_replayed_receipts(self):
+        "Test that forged and replayed delivery reports change nothing"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(9)),
+            notify_by='sms')
+        self.dispatch()
+        sms, = self.gateway.messages
+        forged = [dict(p, status='failed')
+            for p in self.gateway.receipts(sms['client-ref'])]
+        old = self.gateway.receipts(sms['client-ref'],
+            timestamp=int(dt.datetime.now().timestamp()) - 3600)
+        unsigned = [{k: v for k, v in p.items() if k != 'sig'}
+            for p in self.gateway.receipts(sms['client-ref'])]
+        for receipts in [forged, old, unsigned]:
+            responses = self.post_receipts(receipts)
+            self.assertEqual({r.status_code for r in responses}, {403})
+        message, = self.messages(appointment, kind='confirmation')
+        self.assertEqual(message['state'], 'sent')
+
+    def test_failed_receipt(self):
+        "Test that an undeliverable SMS is marked failed with the reason"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(9)),
+            notify_by='sms')
+        self.dispatch()
+        sms, = self.gateway.messages
+        self.post_receipts(self.gateway.receipts(
+                sms['client-ref'], status='failed', err_code='1'))
+        message, = self.messages(appointment, kind='confirmation')
+        self.assertEqual(message['state'], 'failed')
+        self.assertIn('error 1', message['last_error'])
+
+    # -- reminders and notices -------------------------------------------
+
+    def test_reminders_planned_sent_and_never_late(self):
+        "Test reminders: planned, skipped when too late, never after start"
+        _, _, service = self.setup_balie()
+        # booked less than 24 hours before: only the 1 hour reminder
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(9)),
+            notify_by='email')
+        reminders = self.messages(appointment, kind='reminder')
+        self.assertEqual(
+            [r['send_at'] for r in reminders],
+            [to_utc(TUESDAY, dt.time(8))])
+        self.dispatch()
+        self.assertEqual(len(self.mailbox.messages), 1)  # confirmation
+        # the mail server is down until after the start
+        self.stop_smtp()
+        self.clock.now = to_utc(TUESDAY, dt.time(8))
+        self.dispatch()
+        self.clock.now = to_utc(TUESDAY, dt.time(9, 1))
+        self.smtp = Controller(
+            self.mailbox, hostname='127.0.0.1', port=self.smtp_port)
+        self.smtp.start()
+        self.dispatch()
+        reminder, = self.messages(appointment, kind='reminder')
+        self.assertEqual(reminder['state'], 'cancelled')
+        self.assertEqual(len(self.mailbox.messages), 1)
+
+    def test_cancellation(self):
+        "Test that cancelling stops reminders and sends a calendar CANCEL"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(11)),
+            notify_by='email')
+        self.dispatch()
+        with self.transaction():
+            Appointment = Pool().get('balie.appointment')
+            Appointment.cancel([Appointment(appointment)])
+        self.dispatch()
+        self.assertEqual(
+            {m['state'] for m in self.messages(appointment, kind='reminder')},
+            {'cancelled'})
+        cancel_mail = self.mailbox.messages[-1]
+        ics = [p for p in cancel_mail.iter_attachments()
+            if p.get_content_type() == 'text/calendar'][0]
+        calendar = Calendar.from_ical(ics.get_content())
+        self.assertEqual(calendar['METHOD'], 'CANCEL')
+        event, = calendar.walk('VEVENT')
+        self.assertEqual(int(event['SEQUENCE']), 1)
+        first = Calendar.from_ical([p for p in
+                self.mailbox.messages[0].iter_attachments()
+                if p.get_content_type() == 'text/calendar'][0].get_content())
+        self.assertEqual(event['UID'], first.walk('VEVENT')[0]['UID'])
+
+    def test_delay_goes_out_at_once(self):
+        "Test that a delay notice is sent at once with the minutes"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(9)),
+            notify_by='sms')
+        with self.transaction():
+            pool = Pool()
+            NotifyDelay = pool.get(
+                'balie.appointment.notify_delay', type='wizard')
+            session_id, _, _ = NotifyDelay.create()
+            with Transaction().set_context(
+                    active_model='balie.appointment',
+                    active_id=appointment, active_ids=[appointment]):
+                NotifyDelay.execute(session_id, {'start': {
+                            'minutes': 10, 'text': "Excuses."}}, 'send')
+        self.dispatch()
+        delay = [m for m in self.gateway.messages if '10' in m['text']
+            and 'Excuses.' in m['text']]
+        self.assertEqual(len(delay), 1)
+        with self.transaction():
+            Appointment = Pool().get('balie.appointment')
+            self.assertEqual(Appointment(appointment).delay_minutes, 10)
+
+    def test_unreached_citizen_is_to_call(self):
+        "Test the escalation to the clerk's 'to call' list"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(11)),
+            notify_by='sms')
+        reached = self.book(service, to_utc(TUESDAY, dt.time(11, 30)),
+            notify_by='email', name="Jan De Smet")
+        self.gateway.fail_next(1, http_status=400)
+        self.dispatch()
+
+        def to_call():
+            with self.transaction():
+                Appointment = Pool().get('balie.appointment')
+                return {a.id for a in Appointment.search(
+                        [('needs_call', '=', True)])}
+        self.assertNotIn(appointment, to_call())  # not yet 24 h before
+        # 23 hours before the appointment
+        self.clock.now = to_utc(TUESDAY, dt.time(11)) - dt.timedelta(hours=23)
+        self.assertIn(appointment, to_call())
+        self.assertNotIn(reached, to_call())
+
+    def test_test_message_at_the_desk(self):
+        "Test the desk's test message to what the clerk just typed"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(9)),
+            notify_by='paper', email=None, mobile=None)
+        self.assertEqual(
+            [(m['kind'], m['channel'], m['state'])
+                for m in self.messages(appointment)],
+            [('confirmation', 'letter', 'sent')])
+        with self.transaction():
+            pool = Pool()
+            Check = pool.get('balie.appointment.check_messages',
+                type='wizard')
+            session_id, _, _ = Check.create()
+            with Transaction().set_context(
+                    active_model='balie.appointment',
+                    active_id=appointment, active_ids=[appointment]):
+                Check.execute(session_id, {'status': {
+                            'email': 'test@example.be',
+                            'mobile': '+32470111111'}}, 'test')
+        self.dispatch()
+        self.assertEqual(len(self.mailbox.messages), 1)
+        self.assertEqual(self.gateway.messages[0]['to'], '32470111111')
+        with self.transaction():
+            pool = Pool()
+            Check = pool.get('balie.appointment.check_messages',
+                type='wizard')
+            session_id, _, _ = Check.create()
+            with Transaction().set_context(
+                    active_model='balie.appointment',
+                    active_id=appointment, active_ids=[appointment]):
+                result = Check.execute(session_id, {}, 'status')
+        status = result['view']['defaults']['status']
+        self.assertIn('Delivered', status)
+        self.assertIn('test@example.be', status)
+
+    # -- crash safety ----------------------------------------------------
+
+    def test_expired_lease_is_retried_once(self):
+        "Test that a message left 'sending' by a dead worker goes out once"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(9)),
+            notify_by='sms')
+        with self.transaction():
+            Message = Pool().get('balie.message')
+            sms, = Message.search([('appointment', '=', appointment),
+                    ('kind', '=', 'confirmation')])
+            claimed = Message._claim(10, ids=[sms.id])
+            self.assertEqual(claimed, [sms.id])
+            # the worker hands the SMS to the gateway, then dies
+            from digitale_balie import channels
+            channels.send(sms)
+        self.dispatch()  # the lease still runs
+        self.assertEqual(len(self.gateway.messages), 1)
+        self.clock.advance(minutes=6)
+        self.dispatch()
+        message, = self.messages(appointment, kind='confirmation')
+        self.assertEqual(message['state'], 'sent')
+        self.assertEqual(message['attempts'], 2)
+        # the gateway recognised the retry by its client reference
+        self.assertEqual(len(self.gateway.messages), 1)
+
+    # -- templates -------------------------------------------------------
+
+    def test_templates_refuse_long_sms_and_unknown_placeholders(self):
+        "Test that the admin cannot save a too long SMS or a typo"
+        self.setup_balie()
+        with self.transaction():
+            Template = Pool().get('balie.message.template')
+            template, = Template.search([
+                    ('kind', '=', 'confirmation'), ('channel', '=', 'sms')])
+            with self.assertRaises(TemplateError) as cm:
+                Template.write([template], {'body': template.body + (
+                            " Tot dan, en vergeet niet uw identiteitskaart "
+                            "en uw bankkaart mee te nemen." * 3)})
+            self.assertIn("SMS", str(cm.exception))
+            with self.assertRaises(TemplateError):
+                Template.write([template], {
+                        'body': "Hallo ${voornaam}, tot ${when}."})
+            # curly quotes switch to UCS-2: 70 characters a part
+            with self.assertRaises(TemplateError):
+                Template.write([template], {'body': template.body.replace(
+                            ':', ' \u2013') + " \u201cTot dan\u201d"})
