@@ -17,6 +17,8 @@ def message_status(appointment):
     lines = []
     messages = Message.search([('appointment', '=', appointment.id)],
         order=[('id', 'DESC')])
+    # what happens now first, the planned reminders last
+    messages.sort(key=lambda m: m.kind == 'reminder' and m.state == 'queued')
     for message in messages:
         line = '%s · %s · %s → %s' % (message.kind_string,
             message.channel_string, message.state_string,
