@@ -10,7 +10,9 @@ SEQUENCE on each change.  Nothing here touches the database.
 """
 import datetime as dt
 
-from icalendar import Alarm, Calendar, Event, vCalAddress
+from icalendar import (
+    Alarm, Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard,
+    vCalAddress)
 
 from .slots import TIMEZONE
 
@@ -116,10 +118,29 @@ def appointment_calendar(
     calendar.add('version', '2.0')
     calendar.add('prodid', PRODID)
     calendar.add('method', method)
+    calendar.add_component(brussels_timezone())
     calendar.add_component(event)
-    # The library's default window (1970-2038) makes a long VTIMEZONE that
-    # misses later dates; the years of the appointment hold both transitions
-    calendar.add_missing_timezones(
-        first_date=dt.date(event.start.year, 1, 1),
-        last_date=dt.date(event.end.year + 1, 1, 1))
     return calendar.to_ical()
+
+
+def brussels_timezone():
+    """Europe/Brussels as yearly rules (EU summer time: last Sunday of March
+    and of October at 01:00 UTC).  The library would write a list of dates
+    (RDATE), which desktop Outlook is reported to misread."""
+    timezone = Timezone()
+    timezone.add('tzid', 'Europe/Brussels')
+    for kind, name, start, month, offset_from, offset_to in [
+            (TimezoneDaylight, 'CEST', dt.datetime(1981, 3, 29, 2), 3,
+                dt.timedelta(hours=1), dt.timedelta(hours=2)),
+            (TimezoneStandard, 'CET', dt.datetime(1996, 10, 27, 3), 10,
+                dt.timedelta(hours=2), dt.timedelta(hours=1)),
+            ]:
+        component = kind()
+        component.add('tzname', name)
+        component.add('dtstart', start)
+        component.add('tzoffsetfrom', offset_from)
+        component.add('tzoffsetto', offset_to)
+        component.add('rrule',
+            {'freq': 'yearly', 'bymonth': month, 'byday': '-1su'})
+        timezone.add_component(component)
+    return timezone

@@ -116,6 +116,20 @@ class ICalendarTestCase(unittest.TestCase):
                     moment.utcoffset(), dt.timedelta(hours=offset))
                 self.assertEqual((moment.hour, moment.minute), (10, 30))
 
+    def test_vtimezone_uses_yearly_rules(self):
+        "Test that summer time is given as yearly rules, as Outlook needs"
+        data = invitation(start=SUMMER)
+        self.assertIn(b'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3', data)
+        self.assertIn(b'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10', data)
+        self.assertNotIn(b'RDATE', data)
+        # a far future appointment is still in summer time
+        calendar, _ = event_of(invitation(
+                start=dt.datetime(2040, 7, 3, 8, 30),
+                end=dt.datetime(2040, 7, 3, 9)))
+        zone = calendar.walk('VTIMEZONE')[0].to_tz(lookup_tzid=False)
+        moment = dt.datetime(2040, 7, 3, 8, 30, tzinfo=UTC).astimezone(zone)
+        self.assertEqual(moment.utcoffset(), dt.timedelta(hours=2))
+
     def test_vtimezone_comes_before_the_event(self):
         "Test that the VTIMEZONE is defined before the event uses it"
         data = invitation()
