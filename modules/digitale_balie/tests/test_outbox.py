@@ -8,8 +8,13 @@ committed data in a database of their own."""
 import datetime as dt
 import email
 import email.policy
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 import unittest
 from contextlib import contextmanager
 from unittest.mock import patch
@@ -18,7 +23,7 @@ from aiosmtpd.controller import Controller
 from icalendar import Calendar
 from werkzeug.test import Client
 
-from trytond import config
+from trytond import backend, config
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
     DB_NAME, USER, activate_module, drop_db)
@@ -44,11 +49,14 @@ def free_port():
 class Mailbox:
     "What the SMTP server received."
 
-    def __init__(self):
+    def __init__(self, delay=0):
         self.messages = []
+        self.delay = delay
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            time.sleep(self.delay)
         with self._lock:
             self.messages.append(email.message_from_bytes(
                     envelope.content, policy=email.policy.default))
@@ -68,8 +76,8 @@ class Clock:
         self.now += dt.timedelta(**kwargs)
 
 
-class OutboxTestCase(unittest.TestCase):
-    "Test the outbox, its dispatcher and what comes back"
+class _OutboxCase(unittest.TestCase):
+    "A database of its own, a real SMTP server and the SMS gateway"
 
     @classmethod
     def setUpClass(cls):
@@ -139,6 +147,8 @@ class OutboxTestCase(unittest.TestCase):
             config_.sms_api_secret = 'test-secret'
             config_.sms_signature_secret = SIGNATURE_SECRET
             config_.sms_sender = 'Voorbeeld'
+            config_.reminder_first = dt.timedelta(hours=24)
+            config_.reminder_second = dt.timedelta(hours=1)
             for name, value in configuration.items():
                 setattr(config_, name, value)
             config_.save()
@@ -181,6 +191,11 @@ class OutboxTestCase(unittest.TestCase):
         client = Client(app)
         return [client.post('/%s/balie/sms/status' % DB_NAME, json=params)
             for params in params_list]
+
+
+
+class OutboxTestCase(_OutboxCase):
+    "Test the outbox, its dispatcher and what comes back"
 
     # -- the journey -----------------------------------------------------
 
@@ -527,3 +542,70 @@ class OutboxTestCase(unittest.TestCase):
             with self.assertRaises(TemplateError):
                 Template.write([template], {'body': template.body.replace(
                             ':', ' \u2013') + " \u201cTot dan\u201d"})
+
+
+DISPATCHER = """
+from trytond.pool import Pool
+from trytond.transaction import Transaction
+pool = Pool(%(db)r)
+with Transaction().start(%(db)r, 0, readonly=True):
+    pool.init()
+with Transaction().start(%(db)r, 0, context={'company': %(company)s}):
+    pool.get('balie.message').dispatch(batch=5)
+"""
+
+
+class WorkerKilledTestCase(_OutboxCase):
+    "Test a dispatcher process killed in the middle of a batch"
+
+    @classmethod
+    def setUpClass(cls):
+        if backend.name != 'postgresql':
+            raise unittest.SkipTest(
+                "a second process on the same database needs PostgreSQL")
+        super().setUpClass()
+
+    def test_killed_worker(self):
+        "Test that after a worker is killed every message goes, once"
+        company, _, service = self.setup_balie(
+            reminder_first=None, reminder_second=None)
+        # the dispatcher process runs on the real clock
+        self.clock.now = dt.datetime.now(dt.timezone.utc).replace(
+            tzinfo=None)
+        self.mailbox.delay = 0.2
+        appointments = [self.book(service,
+                to_utc(TUESDAY, dt.time(9)) + dt.timedelta(minutes=30 * i),
+                notify_by='email', name="Burger %s" % i)
+            for i in range(5)] + [self.book(service,
+                to_utc(TUESDAY, dt.time(9)) + dt.timedelta(minutes=30 * i),
+                notify_by='email', name="Burger %s" % i)
+            for i in range(5)]
+        env = dict(os.environ,
+            DB_NAME=DB_NAME,
+            TRYTOND_EMAIL__URI=config.get('email', 'uri'),
+            TRYTOND_EMAIL__FROM=config.get('email', 'from'),
+            TRYTOND_BALIE__SECRET='test-secret')
+        worker = subprocess.Popen([sys.executable, '-c', DISPATCHER % {
+                    'db': DB_NAME, 'company': company}], env=env)
+        deadline = time.monotonic() + 60
+        while len(self.mailbox.messages) < 4:
+            self.assertIsNone(worker.poll(), "the worker ended too soon")
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        received_before = len(self.mailbox.messages)
+        self.assertLess(received_before, 10)
+
+        self.mailbox.delay = 0
+        self.clock.advance(minutes=6)  # the dead worker's leases expire
+        self.dispatch()
+        ids = [m['Message-ID'] for m in self.mailbox.messages]
+        expected = {m['message_id'] for a in appointments
+            for m in self.messages(a)}
+        self.assertEqual(set(ids), expected)  # none lost
+        # at most the message in flight when the worker died is doubled
+        self.assertLessEqual(len(ids) - len(set(ids)), 1)
+        for appointment in appointments:
+            message, = self.messages(appointment)
+            self.assertEqual(message['state'], 'delivered')
