@@ -99,8 +99,6 @@ class Message(ModelSQL, ModelView):
     opened_at = fields.DateTime("Opened At", readonly=True)
     failed_at = fields.DateTime("Failed At", readonly=True)
     cancelled_at = fields.DateTime("Cancelled At", readonly=True)
-    needs_attention = fields.Function(
-        fields.Boolean("Call the Citizen"), 'get_needs_attention')
 
     @classmethod
     def __setup__(cls):
@@ -143,9 +141,6 @@ class Message(ModelSQL, ModelView):
     @classmethod
     def default_sequence(cls):
         return 1
-
-    def get_needs_attention(self, name):
-        return self.state == 'failed'
 
     def get_rec_name(self, name):
         return '%s %s → %s' % (
@@ -222,8 +217,9 @@ class Message(ModelSQL, ModelView):
             if message.channel != 'letter':
                 message.token = Token.for_message(message)
         cls.save(messages)
-        cls.__queue__.process(
-            [m for m in messages if m.state == 'queued' and m.send_at <= now])
+        due = [m for m in messages if m.state == 'queued' and m.send_at <= now]
+        if due:
+            cls.__queue__.process(due)
         return messages
 
     @classmethod
@@ -250,6 +246,8 @@ class Message(ModelSQL, ModelView):
     def retry(cls, messages):
         now = clock.now()
         messages = [m for m in messages if m.state == 'failed']
+        if not messages:
+            return
         cls.write(messages, {
                 'state': 'queued',
                 'attempts': 0,

@@ -304,6 +304,14 @@ class OutboxTestCase(_OutboxCase):
         sms, = self.messages(first, kind='confirmation')
         self.assertEqual(sms['state'], 'failed')
         self.assertTrue(sms['last_error'])
+        # the clerk fixed the cause and sends it again
+        with self.transaction():
+            Message = Pool().get('balie.message')
+            Message.retry([Message(sms['id'])])
+        self.dispatch()
+        sms, = self.messages(first, kind='confirmation')
+        self.assertEqual(sms['state'], 'sent')
+        self.assertEqual(len(self.gateway.messages), 1)
 
         second = self.book(service, to_utc(TUESDAY, dt.time(10)),
             notify_by='sms', name="Jan De Smet")
@@ -315,7 +323,7 @@ class OutboxTestCase(_OutboxCase):
         self.dispatch()
         sms, = self.messages(second, kind='confirmation')
         self.assertEqual(sms['state'], 'sent')
-        self.assertEqual(len(self.gateway.messages), 1)
+        self.assertEqual(len(self.gateway.messages), 2)
 
     def test_landline_fails_sms_but_email_goes(self):
         "Test that a number without SMS fails that channel only"
