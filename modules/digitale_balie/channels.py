@@ -5,6 +5,7 @@ trytond's mail configuration, SMS through the gateway client."""
 import html
 import re
 import smtplib
+import time
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, formatdate, make_msgid
@@ -54,15 +55,151 @@ def personal_link(message):
     return Configuration(1).personal_url(Token.message_token(message))
 
 
-def send(message):
-    "Send one message; return the provider's reference."
+class Prepared:
+    "A message ready to leave: everything read from the database."
+    __slots__ = ('channel', 'sender', 'recipient', 'data', 'key', 'reference')
+
+    def __init__(self, channel, recipient, data, key, reference=None,
+            sender=None):
+        self.channel = channel
+        self.recipient = recipient
+        self.data = data
+        self.key = key
+        self.reference = reference
+        self.sender = sender
+
+
+def prepare(message):
+    "Render a message for sending; raise PermanentError if it cannot go."
     if message.channel == 'email':
-        return send_email(message)
+        email = build_email(message)
+        return Prepared('email', message.recipient,
+            email.as_bytes(policy=SMTP_POLICY), message.idempotency_key,
+            reference=message.message_id, sender=_address(email['From']))
     if message.channel == 'sms':
-        return send_sms(message)
+        try:
+            number, mobile = parse_phone(message.recipient or '')
+        except CitizenValidationError as exception:
+            raise PermanentError(str(exception)) from exception
+        if not mobile:
+            raise PermanentError(gettext(
+                    'digitale_balie.msg_notify_sms_impossible',
+                    phone=message.recipient))
+        text = gsm_friendly(
+            render(message.body, {'link': personal_link(message)}))
+        return Prepared('sms', number, text, message.idempotency_key,
+            sender=gateway())
     raise PermanentError(gettext(
             'digitale_balie.msg_message_channel_unknown',
             channel=message.channel))
+
+
+def send(message):
+    "Send one message now; return the provider's reference."
+    with Sender() as sender:
+        return sender.send(prepare(message))
+
+
+class Sender:
+    """Sends prepared messages, keeping one SMTP connection for a batch
+    instead of connecting for every mail."""
+    max_messages = 100
+    idle_check = 1.0
+
+    def __init__(self):
+        self._smtp = None
+        self._count = 0
+        self._used = 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self, polite=True):
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            if polite:
+                smtp.quit()
+            else:
+                smtp.close()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+
+    def send(self, prepared):
+        if prepared.channel == 'email':
+            return self._send_email(prepared)
+        return self._send_sms(prepared)
+
+    def _connection(self):
+        if self._smtp is not None and self._count >= self.max_messages:
+            self.close()
+        if (self._smtp is not None
+                and time.monotonic() - self._used > self.idle_check):
+            try:
+                self._smtp.noop()
+            except (OSError, smtplib.SMTPException):
+                self.close(polite=False)
+        if self._smtp is None:
+            try:
+                self._smtp = get_smtp_server(strict=True)
+                # the extensions are only known after EHLO
+                self._smtp.ehlo_or_helo_if_needed()
+            except (OSError, smtplib.SMTPException) as exception:
+                self._smtp = None
+                raise TemporaryError(gettext(
+                        'digitale_balie.msg_smtp_unreachable',
+                        error=str(exception) or type(exception).__name__)
+                    ) from exception
+            self._count = 0
+        return self._smtp
+
+    def _send_email(self, prepared):
+        smtp = self._connection()
+        mail_options, rcpt_options = [], []
+        # delivery status notifications only where the server offers them
+        if smtp.has_extn('dsn'):
+            mail_options = ['RET=HDRS', 'ENVID=%s' % prepared.key]
+            rcpt_options = ['NOTIFY=FAILURE,DELAY']
+        try:
+            smtp.sendmail(prepared.sender, [prepared.recipient],
+                prepared.data, mail_options=mail_options,
+                rcpt_options=rcpt_options)
+        except smtplib.SMTPRecipientsRefused as exception:
+            # the connection is still fine: only this address was refused
+            code, reply = next(iter(exception.recipients.values()))
+            error = _smtp_error(code, reply)
+            if code >= 500:
+                raise PermanentError(error) from exception
+            raise TemporaryError(error) from exception
+        except smtplib.SMTPResponseException as exception:
+            self.close(polite=False)
+            error = _smtp_error(exception.smtp_code, exception.smtp_error)
+            if exception.smtp_code >= 500:
+                raise PermanentError(error) from exception
+            raise TemporaryError(error) from exception
+        except (OSError, smtplib.SMTPException) as exception:
+            self.close(polite=False)
+            raise TemporaryError(gettext(
+                    'digitale_balie.msg_smtp_unreachable',
+                    error=str(exception) or type(exception).__name__)
+                ) from exception
+        self._count += 1
+        self._used = time.monotonic()
+        return prepared.reference
+
+    def _send_sms(self, prepared):
+        try:
+            result = prepared.sender.send(
+                prepared.recipient, prepared.data, prepared.key)
+        except SMSPermanentError as exception:
+            raise PermanentError(exception.reason) from exception
+        except SMSTemporaryError as exception:
+            raise TemporaryError(exception.reason) from exception
+        return ','.join(result.message_ids)
 
 
 def text_to_html(text, language):
@@ -126,48 +263,6 @@ def _address(value):
     return parseaddr(value or '')[1]
 
 
-def send_email(message):
-    email = build_email(message)
-    try:
-        server = get_smtp_server(strict=True)
-    except (OSError, smtplib.SMTPException) as exception:
-        raise TemporaryError(gettext(
-                'digitale_balie.msg_smtp_unreachable',
-                error=str(exception) or type(exception).__name__)
-            ) from exception
-    try:
-        mail_options, rcpt_options = [], []
-        # delivery status notifications only where the server offers them
-        if server.has_extn('dsn'):
-            mail_options = ['RET=HDRS', 'ENVID=%s' % message.idempotency_key]
-            rcpt_options = ['NOTIFY=FAILURE,DELAY']
-        server.sendmail(_address(email['From']), [message.recipient],
-            email.as_bytes(policy=SMTP_POLICY), mail_options=mail_options,
-            rcpt_options=rcpt_options)
-    except smtplib.SMTPRecipientsRefused as exception:
-        code, reply = next(iter(exception.recipients.values()))
-        error = _smtp_error(code, reply)
-        if code >= 500:
-            raise PermanentError(error) from exception
-        raise TemporaryError(error) from exception
-    except smtplib.SMTPResponseException as exception:
-        error = _smtp_error(exception.smtp_code, exception.smtp_error)
-        if exception.smtp_code >= 500:
-            raise PermanentError(error) from exception
-        raise TemporaryError(error) from exception
-    except (OSError, smtplib.SMTPException) as exception:
-        raise TemporaryError(gettext(
-                'digitale_balie.msg_smtp_unreachable',
-                error=str(exception) or type(exception).__name__)
-            ) from exception
-    finally:
-        try:
-            server.quit()
-        except (OSError, smtplib.SMTPException):
-            pass
-    return message.message_id
-
-
 def _smtp_error(code, reply):
     if isinstance(reply, bytes):
         reply = reply.decode('utf-8', 'replace')
@@ -181,30 +276,14 @@ def gateway():
     if not (configuration.sms_url and configuration.sms_api_key
             and configuration.sms_api_secret):
         raise TemporaryError(gettext('digitale_balie.msg_sms_not_configured'))
-    return SMSGateway(
-        url=configuration.sms_url,
-        api_key=configuration.sms_api_key,
-        api_secret=configuration.sms_api_secret,
-        sender=configuration.sms_sender or 'Balie',
-        status_url=configuration.sms_status_url(
-            Transaction().database.name))
-
-
-def send_sms(message):
     try:
-        number, mobile = parse_phone(message.recipient or '')
-    except CitizenValidationError as exception:
-        raise PermanentError(str(exception)) from exception
-    if not mobile:
-        raise PermanentError(gettext(
-                'digitale_balie.msg_notify_sms_impossible',
-                phone=message.recipient))
-    text = gsm_friendly(
-        render(message.body, {'link': personal_link(message)}))
-    try:
-        result = gateway().send(number, text, message.idempotency_key)
-    except SMSPermanentError as exception:
-        raise PermanentError(exception.reason) from exception
-    except SMSTemporaryError as exception:
-        raise TemporaryError(exception.reason) from exception
-    return ','.join(result.message_ids)
+        return SMSGateway(
+            url=configuration.sms_url,
+            api_key=configuration.sms_api_key,
+            api_secret=configuration.sms_api_secret,
+            sender=configuration.sms_sender or 'Balie',
+            status_url=configuration.sms_status_url(
+                Transaction().database.name))
+    except ValueError as exception:
+        # a configuration mistake: the message waits until it is fixed
+        raise TemporaryError(str(exception)) from exception

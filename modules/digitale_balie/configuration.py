@@ -1,10 +1,14 @@
 # This file is part of Digitale Balie.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 import datetime as dt
+import re
 
+from trytond.i18n import gettext
 from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Id
+
+from .exceptions import ConfigurationError
 
 LANGUAGES = [
     ('nl', "Dutch"),
@@ -144,6 +148,19 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
     def default_dossier_sequence(cls):
         return Pool().get('ir.model.data').get_id(
             'digitale_balie', 'sequence_dossier')
+
+    @classmethod
+    def validate_fields(cls, records, field_names):
+        super().validate_fields(records, field_names)
+        if field_names and 'sms_sender' not in field_names:
+            return
+        for record in records:
+            sender = record.sms_sender
+            if sender and not (re.fullmatch(r'\+?\d{1,15}', sender)
+                    or re.fullmatch(r'[A-Za-z0-9 .&_-]{1,11}', sender)):
+                raise ConfigurationError(gettext(
+                        'digitale_balie.msg_sms_sender_invalid',
+                        sender=sender))
 
     def personal_url(self, token):
         "Return the short personal link for a raw token."

@@ -34,3 +34,7 @@ class TemplateError(ValidationError):
 
 class MessageError(UserError):
     pass
+
+
+class ConfigurationError(ValidationError):
+    pass

@@ -11,9 +11,13 @@ and which is then retried with the same idempotency key.
 """
 import datetime as dt
 import logging
+import time
 import uuid
 
-from sql import Null
+from sql import Column, Null
+from sql.functions import CurrentTimestamp
+
+from trytond import backend
 
 from trytond import config as trytond_config
 from trytond.i18n import gettext
@@ -24,6 +28,7 @@ from trytond.transaction import Transaction
 
 from . import channels, clock
 from .configuration import LANGUAGES
+from .exceptions import MessageError
 from .template import KINDS, render
 
 logger = logging.getLogger(__name__)
@@ -267,25 +272,39 @@ class Message(ModelSQL, ModelView):
     def dispatch(cls, batch=100):
         "Send every due message; the cron calls this every minute."
         total = 0
-        while True:
-            ids = cls._claim(batch)
-            if not ids:
-                return total
-            for id_ in ids:
-                cls._send_one(id_)
-            total += len(ids)
+        with channels.Sender() as sender:
+            while True:
+                ids = cls._claim(batch)
+                if not ids:
+                    return total
+                cls._send_batch(ids, sender)
+                total += len(ids)
 
     @classmethod
     def process(cls, messages):
         "Send these messages now (the queue task written at queue time)."
         ids = cls._claim(len(messages), ids=[int(m) for m in messages])
-        for id_ in ids:
-            cls._send_one(id_)
+        if ids:
+            with channels.Sender() as sender:
+                cls._send_batch(ids, sender)
 
     @classmethod
     def _claim(cls, batch, ids=None):
         """Take a lease on due messages in a committed transaction of its
         own, so that two dispatchers never send the same row at once."""
+        for attempt in range(5):
+            try:
+                return cls._claim_once(batch, ids)
+            except backend.DatabaseOperationalError:
+                # REPEATABLE READ: a row another dispatcher claimed after
+                # our snapshot is not skipped but refused; nothing was
+                # changed yet, so trying again is safe
+                if attempt == 4:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+
+    @classmethod
+    def _claim_once(cls, batch, ids):
         transaction = Transaction()
         with transaction.new_transaction() as claim:
             table = cls.__table__()
@@ -315,56 +334,85 @@ class Message(ModelSQL, ModelView):
         return claimed
 
     @classmethod
-    def _send_one(cls, message_id):
-        transaction = Transaction()
-        with transaction.new_transaction() as send:
-            message = cls(message_id)
-            now = clock.now()
-            if message.send_by and now >= message.send_by:
-                cls.write([message], {
-                        'state': 'cancelled', 'cancelled_at': now,
-                        'last_error': gettext(
-                            'digitale_balie.msg_message_too_late'),
-                        })
-                send.commit()
-                return
-            try:
-                reference = channels.send(message)
-            except channels.PermanentError as exception:
-                message._fail(str(exception))
-            except channels.TemporaryError as exception:
-                if message.attempts >= cls.max_attempts():
-                    message._fail(str(exception))
-                else:
-                    cls.write([message], {
-                            'state': 'queued',
-                            'lease_until': None,
-                            'next_attempt_at': now + backoff(
-                                message.attempts),
-                            'last_error': str(exception),
-                            })
-            else:
-                values = {
-                    'lease_until': None,
-                    'last_error': None,
-                    'provider_reference': reference,
-                    'sent_at': now,
-                    'state': 'sent',
-                    }
-                if message.channel == 'email':
-                    # accepted by our SMTP server: as far as we can know
-                    values.update(state='delivered', delivered_at=now)
-                cls.write([message], values)
-            send.commit()
+    def _prepare(cls, ids):
+        """Read and render a claimed batch in one read-only transaction:
+        {id: (attempts, send_by, prepared message or the error)}."""
+        prepared = {}
+        with Transaction().new_transaction(readonly=True):
+            for message in cls.browse(ids):
+                try:
+                    item = channels.prepare(message)
+                except (channels.PermanentError,
+                        channels.TemporaryError) as exception:
+                    item = exception
+                except MessageError as exception:
+                    # configuration (the secret): fixable, so try again
+                    item = channels.TemporaryError(str(exception))
+                prepared[message.id] = (
+                    message.attempts, message.send_by, item)
+        return prepared
 
-    def _fail(self, reason):
-        self.__class__.write([self], {
-                'state': 'failed',
-                'failed_at': clock.now(),
-                'lease_until': None,
-                'last_error': reason,
-                })
-        logger.info("message %s failed: %s", self.id, reason)
+    @classmethod
+    def _send_batch(cls, ids, sender):
+        """Send a claimed batch, committing each outcome on its own right
+        after its send: a dispatcher that dies re-sends at most the
+        message in flight."""
+        prepared = cls._prepare(ids)
+        max_attempts = cls.max_attempts()
+        transaction = Transaction()
+        with transaction.new_transaction() as out:
+            for id_ in ids:
+                attempts, send_by, item = prepared[id_]
+                now = clock.now()
+                if send_by and now >= send_by:
+                    cls._record_outcome(out, id_, attempts, state='cancelled',
+                        cancelled_at=now, last_error=gettext(
+                            'digitale_balie.msg_message_too_late'))
+                else:
+                    try:
+                        if isinstance(item, Exception):
+                            raise item
+                        reference = sender.send(item)
+                    except channels.PermanentError as exception:
+                        cls._record_outcome(out, id_, attempts, state='failed',
+                            failed_at=now, last_error=str(exception))
+                    except channels.TemporaryError as exception:
+                        if attempts >= max_attempts:
+                            cls._record_outcome(out, id_, attempts, state='failed',
+                                failed_at=now, last_error=str(exception))
+                        else:
+                            cls._record_outcome(out, id_, attempts, state='queued',
+                                next_attempt_at=now + backoff(attempts),
+                                last_error=str(exception))
+                    else:
+                        values = {
+                            'state': 'sent', 'sent_at': now,
+                            'provider_reference': reference,
+                            'last_error': None,
+                            }
+                        if item.channel == 'email':
+                            # accepted by our SMTP server: as far as we
+                            # can know
+                            values.update(state='delivered', delivered_at=now)
+                        cls._record_outcome(out, id_, attempts, **values)
+                out.commit()
+
+    @classmethod
+    def _record_outcome(cls, transaction, id_, attempts, **values):
+        """Write the outcome of a send with one UPDATE, only if the row is
+        still ours: its lease may have expired and another dispatcher may
+        have claimed it again (then the attempts differ)."""
+        table = cls.__table__()
+        values['lease_until'] = None
+        columns = [Column(table, name) for name in values]
+        columns += [table.write_uid, table.write_date]
+        cursor = transaction.connection.cursor()
+        cursor.execute(*table.update(columns,
+                list(values.values()) + [transaction.user, CurrentTimestamp()],
+                where=(table.id == id_) & (table.state == 'sending')
+                & (table.attempts == attempts)))
+        if values.get('state') == 'failed':
+            logger.info("message %s failed: %s", id_, values['last_error'])
 
     # -- what comes back -------------------------------------------------
 
