@@ -1,13 +1,14 @@
 # This file is part of Digitale Balie.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 import datetime as dt
+import gc
 import hashlib
 from contextlib import contextmanager
 
 from sql import Select
 from sql.operators import Equal
 
-from trytond import backend
+from trytond import backend, config
 from trytond.i18n import gettext
 from trytond.model import (
     Check, Exclude, Index, ModelSQL, ModelView, Workflow, fields)
@@ -216,6 +217,16 @@ class Appointment(Workflow, ModelSQL, ModelView):
                 'free_slots': RPC(),
                 'book_slot': RPC(readonly=False),
                 })
+
+    @classmethod
+    def __post_setup__(cls):
+        super().__post_setup__()
+        # The pool lives as long as the process; without this, every few
+        # requests a full garbage collection walks all of it again (about
+        # 60 ms, measured by bench/slots.py).  [balie] gc_freeze = False
+        # switches it off.
+        if config.getboolean('balie', 'gc_freeze', default=True):
+            gc.freeze()
 
     @classmethod
     def __register__(cls, module):

@@ -90,6 +90,14 @@ def free_slots(
     for block in blocks:
         by_weekday.setdefault(block.weekday, []).append(block)
     slots = []
+    # many clerks share the same opening hours: convert each once
+    utc = {}
+
+    def block_utc(day, time, fold):
+        key = (day, time, fold)
+        if key not in utc:
+            utc[key] = to_utc(day, time, fold=fold, tz=tz)
+        return utc[key]
     day = to_local(window_start, tz).date()
     last_day = to_local(window_end, tz).date()
     while day <= last_day:
@@ -99,8 +107,8 @@ def free_slots(
                     continue
                 if block.valid_to and day > block.valid_to:
                     continue
-                block_start = to_utc(day, block.start_time, fold=0, tz=tz)
-                block_end = to_utc(day, block.end_time, fold=1, tz=tz)
+                block_start = block_utc(day, block.start_time, 0)
+                block_end = block_utc(day, block.end_time, 1)
                 start = block_start
                 while start + duration <= block_end:
                     end = start + duration
