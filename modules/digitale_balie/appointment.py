@@ -468,11 +468,17 @@ class Appointment(Workflow, ModelSQL, ModelView):
     @classmethod
     def _notify_booked(cls, appointment):
         "Queue the confirmation and plan the reminders of a new booking."
+        Message = Pool().get('balie.message')
+        channels = appointment.electronic_channels()
+        Message.queue(appointment, 'confirmation', channels or ['letter'])
+        cls._plan_reminders(appointment)
+
+    @classmethod
+    def _plan_reminders(cls, appointment):
         pool = Pool()
         Message = pool.get('balie.message')
         Configuration = pool.get('balie.configuration')
         channels = appointment.electronic_channels()
-        Message.queue(appointment, 'confirmation', channels or ['letter'])
         if not channels:
             return
         now = clock.now()
@@ -530,7 +536,8 @@ class Appointment(Workflow, ModelSQL, ModelView):
                 } for s in slots]
 
     @classmethod
-    def _free_slots(cls, service, date_from, date_to, employee=None):
+    def _free_slots(cls, service, date_from, date_to, employee=None,
+            exclude=None):
         """Return the free slots as engine.Slot tuples (naive UTC).
 
         Reads plain rows, not records: this runs for every search and
@@ -613,7 +620,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
         lo, hi = window_start - max_buffer, window_end + service.buffer
         # one range query for all existing appointments of all clerks
         for employee_id, start, end, service_id in cls._busy_rows(
-                qualified, lo, hi):
+                qualified, lo, hi, exclude=exclude):
             busy[employee_id].append((_as_datetime(start), _as_datetime(end)
                     + buffers.get(service_id, dt.timedelta(0))))
 
@@ -622,7 +629,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
             service.duration, service.buffer)
 
     @classmethod
-    def _busy_rows(cls, employees, lo, hi, limit=None):
+    def _busy_rows(cls, employees, lo, hi, limit=None, exclude=None):
         "(employee, start, end, service) of the bookings overlapping [lo, hi)"
         transaction = Transaction()
         cursor = transaction.connection.cursor()
@@ -631,19 +638,73 @@ class Appointment(Workflow, ModelSQL, ModelView):
             # "start < hi AND end > lo" would walk the clerks' history
             cursor.execute(
                 'SELECT employee, start, "end", service FROM "%s" '
-                'WHERE employee = ANY(%%s) AND state != %%s '
+                'WHERE employee = ANY(%%s) AND state != %%s AND id != %%s '
                 "AND tsrange(start, \"end\", '[)') && tsrange(%%s, %%s, '[)')"
                 % cls._table + (' LIMIT %d' % limit if limit else ''),
-                (list(employees), 'cancelled', lo, hi))
+                (list(employees), 'cancelled', exclude or -1, lo, hi))
         else:
             table = cls.__table__()
             cursor.execute(*table.select(
                     table.employee, table.start, table.end, table.service,
                     where=table.employee.in_(list(employees))
                     & (table.state != 'cancelled')
+                    & (table.id != (exclude or -1))
                     & (table.start < hi) & (table.end > lo),
                     limit=limit))
         return cursor.fetchall()
+
+    @classmethod
+    def reschedule(cls, appointment, start, employee=None):
+        """Move a booked appointment to another free slot of its service.
+
+        The old slot is free at once; pending reminders are planned again,
+        the citizen gets a 'rescheduled' message and their agenda an update
+        of the same event (a higher SEQUENCE).  Raises SlotUnavailableError
+        or SlotTakenError like book_slot."""
+        pool = Pool()
+        Message = pool.get('balie.message')
+        Token = pool.get('balie.access.token')
+        Configuration = pool.get('balie.configuration')
+        Dossier = pool.get('balie.dossier')
+        if appointment.state != 'booked':
+            raise SlotUnavailableError(gettext(
+                    'digitale_balie.msg_reschedule_not_booked',
+                    appointment=appointment.rec_name))
+        start = parse_utc(start)
+        employee = getattr(employee, 'id', employee)
+        day = engine.to_local(start).date()
+        candidates = [s for s in cls._free_slots(appointment.service, day, day,
+                employee, exclude=appointment.id) if s.start == start]
+        if not candidates:
+            raise SlotUnavailableError(gettext(
+                    'digitale_balie.msg_slot_unavailable',
+                    when=cls._format_when(start)))
+        slot = candidates[0]
+        old = appointment.start
+        with cls._concurrency_guard(start):
+            cls.write([appointment], {
+                    'start': slot.start,
+                    'end': slot.end,
+                    'employee': slot.employee,
+                    'ical_sequence': (appointment.ical_sequence or 0) + 1,
+                    'delay_minutes': None,
+                    'delay_text': None,
+                    })
+        Message.cancel_pending(appointment, kinds=['reminder'])
+        expires_at = slot.end + Configuration(1).token_validity
+        valid = [t for t in appointment.tokens if t.state == 'valid']
+        if valid:
+            Token.write(valid, {'expires_at': expires_at})
+        channels = appointment.electronic_channels()
+        if channels:
+            Message.queue(appointment, 'rescheduled', channels)
+        cls._plan_reminders(appointment)
+        Dossier.add_event(appointment.dossier, 'rescheduled',
+            gettext('digitale_balie.msg_event_rescheduled',
+                old=cls._format_when(old),
+                when=cls._format_when(appointment.start)),
+            appointment=appointment)
+        return appointment
 
     @classmethod
     def book_slot(cls, values):

@@ -18,6 +18,7 @@ DOSSIER_STATES = [
 EVENT_KINDS = [
     ('booked', "Appointment booked"),
     ('cancelled', "Appointment cancelled"),
+    ('rescheduled', "Appointment moved"),
     ('no_show', "Citizen did not come"),
     ('card', "Booking card printed"),
     ('note', "Note"),

@@ -423,6 +423,68 @@ class OutboxTestCase(_OutboxCase):
                 if p.get_content_type() == 'text/calendar'][0].get_content())
         self.assertEqual(event['UID'], first.walk('VEVENT')[0]['UID'])
 
+    def test_reschedule(self):
+        "Test moving an appointment: old slot free, reminders again, update"
+        _, _, service = self.setup_balie()
+        old_start = to_utc(TUESDAY, dt.time(11))
+        appointment = self.book(service, old_start, notify_by='email')
+        self.dispatch()
+        new_start = to_utc(TUESDAY + dt.timedelta(days=1), dt.time(9, 30))
+        with self.transaction():
+            Appointment = Pool().get('balie.appointment')
+            record = Appointment(appointment)
+            Appointment.reschedule(record, new_start)
+            slots = Appointment._free_slots(record.service, TUESDAY, TUESDAY)
+            self.assertIn(to_utc(TUESDAY, dt.time(11)),
+                [s.start for s in slots])
+            self.assertEqual(record.ical_sequence, 1)
+            self.assertEqual(
+                {t.expires_at for t in record.tokens},
+                {record.end + dt.timedelta(hours=24)})
+            self.assertEqual(record.dossier.events[0].kind, 'rescheduled')
+        reminders = self.messages(appointment, kind='reminder')
+        self.assertEqual(
+            sorted((r['state'], r['send_at']) for r in reminders),
+            sorted([
+                ('cancelled', old_start - dt.timedelta(days=1)),
+                ('cancelled', old_start - dt.timedelta(hours=1)),
+                ('queued', new_start - dt.timedelta(days=1)),
+                ('queued', new_start - dt.timedelta(hours=1))]))
+        self.dispatch()
+        update = self.mailbox.messages[-1]
+        self.assertIn("woensdag 9 december 2026 om 9.30 uur",
+            update.get_body(('plain',)).get_content())
+        ics = [p for p in update.iter_attachments()
+            if p.get_content_type() == 'text/calendar'][0]
+        event, = Calendar.from_ical(ics.get_content()).walk('VEVENT')
+        self.assertEqual(int(event['SEQUENCE']), 1)
+        first, = Calendar.from_ical([p for p in
+                self.mailbox.messages[0].iter_attachments()
+                if p.get_content_type() == 'text/calendar'][0].get_content()
+            ).walk('VEVENT')
+        self.assertEqual(event['UID'], first['UID'])
+
+    def test_reschedule_to_a_taken_slot_is_refused(self):
+        "Test that an appointment cannot move onto another booking"
+        _, employees, service = self.setup_balie()
+        first = self.book(service, to_utc(TUESDAY, dt.time(9)),
+            notify_by='paper')
+        self.book(service, to_utc(TUESDAY, dt.time(10)), notify_by='paper',
+            name="Jan De Smet")
+        with self.transaction():
+            Appointment = Pool().get('balie.appointment')
+            record = Appointment(first)
+            other = Appointment.search([('start', '=',
+                        to_utc(TUESDAY, dt.time(10)))])[0]
+            from digitale_balie.exceptions import SlotUnavailableError
+            with self.assertRaises(SlotUnavailableError):
+                Appointment.reschedule(record, other.start, other.employee)
+            self.assertEqual(record.start, to_utc(TUESDAY, dt.time(9)))
+            # half an hour later, overlapping nothing but itself: fine
+            Appointment.reschedule(
+                record, to_utc(TUESDAY, dt.time(9, 30)), record.employee)
+            self.assertEqual(record.start, to_utc(TUESDAY, dt.time(9, 30)))
+
     def test_delay_goes_out_at_once(self):
         "Test that a delay notice is sent at once with the minutes"
         _, _, service = self.setup_balie()
