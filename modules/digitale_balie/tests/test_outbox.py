@@ -110,6 +110,14 @@ class _OutboxCase(unittest.TestCase):
         self.addCleanup(patcher.stop)
         self.addCleanup(self.cancel_pending)
 
+    def portal_database(self):
+        "The short links of the portal go to the test database."
+        if not config.has_section('balie'):
+            config.add_section('balie')
+        saved = config.get('balie', 'database', default=None)
+        config.set('balie', 'database', DB_NAME)
+        self.addCleanup(config.set, 'balie', 'database', saved or '')
+
     def cancel_pending(self):
         "Leave no due message behind for the next test's dispatcher."
         with self.transaction():
@@ -262,6 +270,76 @@ class OutboxTestCase(_OutboxCase):
         sms_message, = self.messages(appointment, kind='confirmation',
             channel='sms')
         self.assertEqual(sms_message['state'], 'delivered')
+
+    def test_message_link_opens_the_personal_page(self):
+        "Test the link of a message: session cookie, clean URL, opened"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(10, 30)),
+            notify_by='email', name="<b>Maria</b> Janssens")
+        self.dispatch()
+        mail, = self.mailbox.messages
+        link = [w for w in mail.get_body(('plain',)).get_content().split()
+            if '/a/' in w][0]
+        raw = link.rsplit('/', 1)[1]
+        self.portal_database()
+        client = Client(app)
+        base = 'https://balie.voorbeeld.example'
+
+        response = client.get('/a/%s' % raw.upper(), base_url=base)
+        self.assertEqual(response.status_code, 303)
+        self.assertTrue(response.headers['Location'].endswith('/balie'))
+        cookie = response.headers['Set-Cookie']
+        for part in ['__Host-balie=', 'Secure', 'HttpOnly', 'SameSite=Lax',
+                'Path=/']:
+            self.assertIn(part, cookie)
+        self.assertNotIn(raw, cookie)
+        self.assertEqual(response.headers['Referrer-Policy'], 'no-referrer')
+        confirmation, = self.messages(appointment, kind='confirmation')
+        self.assertEqual(confirmation['state'], 'opened')
+
+        page = client.get('/balie', base_url=base)
+        self.assertEqual(page.status_code, 200)
+        html = page.get_data(as_text=True)
+        self.assertIn('lang="nl"', html)
+        self.assertIn('&lt;b&gt;Maria&lt;/b&gt;', html)
+        self.assertNotIn('<b>Maria', html)
+        self.assertIn('dinsdag 8 december 2026 om 10.30 uur', html)
+        self.assertIn('Anna', html)
+        self.assertIn('href="tel:+3250123456"', html)
+        self.assertIn("default-src 'self'",
+            page.headers['Content-Security-Policy'])
+        self.assertEqual(page.headers['X-Content-Type-Options'], 'nosniff')
+
+    def test_bad_links_all_look_the_same(self):
+        "Test that unknown, expired and revoked links answer the same 404"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(10, 30)),
+            notify_by='paper')
+        with self.transaction():
+            pool = Pool()
+            Token = pool.get('balie.access.token')
+            Appointment = pool.get('balie.appointment')
+            record = Appointment(appointment)
+            _, revoked = Token.generate(record, 'card')
+            _, expired = Token.generate(record, 'card',
+                expires_at=self.clock.now - dt.timedelta(seconds=1))
+            token, _ = Token.generate(record, 'card')
+            Token.revoke([Token.search([], order=[('id', 'DESC')])[2]])
+        self.portal_database()
+        client = Client(app)
+        base = 'https://balie.voorbeeld.example'
+        bodies = set()
+        for raw in [revoked, expired, 'abcd-efgh-jkmn-pqrs-tvwx-yz01-2345',
+                'not-a-token', 'x' * 300]:
+            response = client.get('/a/%s' % raw, base_url=base)
+            self.assertEqual(response.status_code, 404)
+            self.assertNotIn('Set-Cookie', response.headers)
+            bodies.add(response.get_data())
+        self.assertEqual(len(bodies), 1)
+        self.assertIn(b'+32 50 12 34 56', bodies.pop())
+        # no cookie: the page is the same 404
+        response = Client(app).get('/balie', base_url=base)
+        self.assertEqual(response.status_code, 404)
 
     def test_smtp_down_then_back(self):
         "Test that mail waits while the SMTP server is down, then goes once"
