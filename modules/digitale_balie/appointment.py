@@ -25,6 +25,7 @@ from . import slots as engine
 from .configuration import LANGUAGES
 from .exceptions import (
     DatabaseSetupError, SlotTakenError, SlotUnavailableError)
+from .outbox import REACHED
 from .service import CHANNELS
 
 STATES = [
@@ -52,7 +53,15 @@ CONCURRENCY_SQLSTATES = {'23P01', '23505', '40001', '40P01', '55P03'}
 def parse_utc(value):
     "Accept a naive UTC datetime or an ISO 8601 string (with or without Z)."
     if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value.replace('Z', '+00:00'))
+        try:
+            value = dt.datetime.fromisoformat(value.replace('Z', '+00:00'))
+        except ValueError as exception:
+            raise SlotUnavailableError(gettext(
+                    'digitale_balie.msg_invalid_start', value=value)
+                ) from exception
+    elif not isinstance(value, dt.datetime):
+        raise SlotUnavailableError(gettext(
+                'digitale_balie.msg_invalid_start', value=value))
     if value.tzinfo is not None:
         value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return value.replace(microsecond=0)
@@ -138,7 +147,6 @@ class Appointment(Workflow, ModelSQL, ModelView):
     date = fields.Function(fields.Date("Date"), 'get_local',
         searcher='search_date')
     start_time = fields.Function(fields.Time("Time"), 'get_local')
-    when = fields.Function(fields.Char("When"), 'get_when')
 
     del _states
 
@@ -307,10 +315,6 @@ class Appointment(Workflow, ModelSQL, ModelView):
             return [('start', {'>': '>=', '<=': '<'}[operator], end)]
         return [('start', operator, value)]
 
-    def get_when(self, name):
-        from .dates import format_datetime_words
-        return format_datetime_words(self.start, self.language)
-
     @classmethod
     def preprocess_values(cls, mode, values):
         values = super().preprocess_values(mode, values)
@@ -446,7 +450,8 @@ class Appointment(Workflow, ModelSQL, ModelView):
             }.get(self.notify_by, [])
 
     def message_values(self):
-        "The values message templates may use, in the citizen's language."
+        """What the citizen reads about the appointment, in their language:
+        the values of message templates, the card and the portal."""
         from .dates import format_datetime_words
         pool = Pool()
         Configuration = pool.get('balie.configuration')
@@ -507,7 +512,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
         now = clock.now()
         delay = Configuration(1).escalation_delay or dt.timedelta(0)
         reached = message.select(message.appointment,
-            where=message.state.in_(['delivered', 'opened']))
+            where=message.state.in_(list(REACHED)))
         query = appointment.select(appointment.id,
             where=(appointment.state == 'booked')
             & (appointment.notify_by != 'paper')

@@ -352,16 +352,8 @@ class Book(Wizard):
 
     def default_done(self, fields):
         "The citizen is still at the desk: show how the messages fare."
-        from .notify import message_status
-        appointment = self.confirm.appointment
-        return {
-            'appointment': appointment.id,
-            'email': getattr(self.done, 'email', None)
-            or appointment.contact_email,
-            'mobile': getattr(self.done, 'mobile', None)
-            or appointment.contact_mobile,
-            'status': message_status(appointment),
-            }
+        from .notify import status_defaults
+        return status_defaults(self.confirm.appointment, self.done)
 
     def transition_send_test(self):
         from .notify import send_test

@@ -10,7 +10,6 @@ from trytond.report import Report
 from trytond.transaction import Transaction
 from trytond.wizard import StateReport, Wizard
 
-from .dates import format_datetime_words
 from .exceptions import CardError
 
 
@@ -64,28 +63,21 @@ class BookingCard(Report):
                 config = Configuration(1)
                 appointment = Appointment(record.id)
                 url = config.personal_url(raw)
-                cards.append({
+                card = appointment.message_values()
+                card.update({
                         'language': language,
-                        'municipality': config.municipality_name,
-                        'name': appointment.party.name,
-                        'subject': appointment.dossier.subject,
-                        'service': appointment.service.name,
-                        'when': format_datetime_words(
-                            appointment.start, language),
-                        'clerk': appointment.employee.party.name.split()[0],
                         'url': url,
                         'qr': qr_svg(url),
-                        'preparation': appointment.service.preparation,
                         'note': appointment.note,
-                        'help_phone': config.help_phone,
                         'tutorial_url': config.tutorial_url,
-                        'text': cls.texts(language, config, appointment),
+                        'text': cls.texts(language, config, card['clerk']),
                         })
+                cards.append(card)
         context['cards'] = cards
         return context
 
     @classmethod
-    def texts(cls, language, config, appointment):
+    def texts(cls, language, config, clerk):
         "The card's fixed wording in the citizen's language."
         names = {
             'title': 'msg_card_title',
@@ -107,7 +99,7 @@ class BookingCard(Report):
         with Transaction().set_context(language=language):
             return {key: gettext('digitale_balie.' + name,
                     phone=config.help_phone,
-                    clerk=appointment.employee.party.name.split()[0],
+                    clerk=clerk,
                     municipality=config.municipality_name)
                 for key, name in names.items()}
 

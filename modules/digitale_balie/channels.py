@@ -249,8 +249,9 @@ def build_email(message):
             attendee_email=message.recipient,
             attendee_name=message.party.name if message.party else None,
             language=message.language)
-        maintype, subtype = 'text', 'calendar'
-        email.add_attachment(ics, maintype=maintype, subtype=subtype,
+        # mail clients offer "add to calendar" only when the MIME part
+        # names the method, and it must match the METHOD inside
+        email.add_attachment(ics, maintype='text', subtype='calendar',
             filename=ical_filename(method),
             params={'method': method})
     # last: set_content and make_mixed move or drop the Content-* headers

@@ -16,10 +16,6 @@ class CitizenValidationError(ValidationError):
     pass
 
 
-class ScheduleValidationError(ValidationError):
-    pass
-
-
 class DatabaseSetupError(UserError):
     pass
 

@@ -23,9 +23,6 @@ FILENAMES = {
     REQUEST: 'invite.ics',
     CANCEL: 'cancel.ics',
     }
-# Mail clients only offer "add to calendar" when the MIME part names the
-# method, and it must match the METHOD inside the calendar.
-CONTENT_TYPE = 'text/calendar; method=%s; charset=UTF-8'
 
 
 def _method(method):
@@ -54,11 +51,6 @@ def ical_filename(method):
     "Return the file name of the calendar attachment for the method."
     return FILENAMES[_method(method)]
 
-
-def ical_content_type(method):
-    """Return the MIME type of the calendar attachment for the method,
-    e.g. 'text/calendar; method=REQUEST; charset=UTF-8'."""
-    return CONTENT_TYPE % _method(method)
 
 
 def appointment_calendar(

@@ -29,6 +29,16 @@ def message_status(appointment):
     return '\n'.join(lines)
 
 
+def status_defaults(appointment, view):
+    "The message status view: what the clerk typed, or the contact data."
+    return {
+        'appointment': appointment.id,
+        'email': getattr(view, 'email', None) or appointment.contact_email,
+        'mobile': getattr(view, 'mobile', None) or appointment.contact_mobile,
+        'status': message_status(appointment),
+        }
+
+
 def send_test(appointment, email=None, mobile=None):
     "Queue a short test message to what the clerk just typed."
     pool = Pool()
@@ -68,15 +78,7 @@ class CheckMessages(Wizard):
     test = StateTransition()
 
     def default_status(self, fields):
-        appointment = self.record
-        return {
-            'appointment': appointment.id,
-            'email': getattr(self.status, 'email', None)
-            or appointment.contact_email,
-            'mobile': getattr(self.status, 'mobile', None)
-            or appointment.contact_mobile,
-            'status': message_status(appointment),
-            }
+        return status_defaults(self.record, self.status)
 
     def transition_test(self):
         send_test(self.record, self.status.email, self.status.mobile)

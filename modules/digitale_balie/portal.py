@@ -14,7 +14,6 @@ from trytond.pool import Pool
 from trytond.transaction import Transaction
 
 from . import clock
-from .dates import format_datetime_words
 
 COOKIE = '__Host-balie'
 SESSION_BYTES = 32
@@ -82,18 +81,22 @@ class PortalSession(ModelSQL):
         return token
 
 
-def render(name, language, **values):
+def render(template_name, language, **values):
     "Render a portal page in the citizen's language."
     Configuration = Pool().get('balie.configuration')
     with Transaction().set_context(language=language):
         config = Configuration(1)
-        text = {key: gettext('digitale_balie.msg_portal_' + key,
-                phone=config.help_phone,
-                municipality=config.municipality_name,
-                **{k: v for k, v in values.items() if isinstance(v, str)})
-            for key in TEXTS[name]}
-        with open(os.path.join(TEMPLATES, name + '.html'), 'rb') as file:
-            template = MarkupTemplate(file, filepath=name + '.html')
+        variables = {
+            'phone': config.help_phone,
+            'municipality': config.municipality_name,
+            }
+        variables.update(
+            (k, v) for k, v in values.items() if isinstance(v, str))
+        text = {key: gettext('digitale_balie.msg_portal_' + key, **variables)
+            for key in TEXTS[template_name]}
+        filename = template_name + '.html'
+        with open(os.path.join(TEMPLATES, filename), 'rb') as file:
+            template = MarkupTemplate(file, filepath=filename)
         return template.generate(
             language=language, text=text, config=config,
             **values).render('html', doctype='html5')
@@ -108,20 +111,13 @@ TEXTS = {
 
 def appointment_values(token):
     appointment = token.appointment
-    language = appointment.language
-    Service = Pool().get('balie.service')
-    with Transaction().set_context(language=language):
-        service = Service(appointment.service.id)
-        return {
-            'first_name': (appointment.party.name or '').split(' ')[0],
-            'subject': appointment.dossier.subject or service.name,
-            'when': format_datetime_words(appointment.start, language),
-            'clerk': (appointment.employee.party.name or '').split(' ')[0],
-            'preparation': service.preparation or '',
+    values = appointment.message_values()
+    values.update({
             'minutes': str(appointment.delay_minutes or ''),
             'state': appointment.state,
             'delay_minutes': appointment.delay_minutes,
-            }
+            })
+    return values
 
 
 def session_max_age(token):

@@ -83,8 +83,9 @@ def secure(response):
     return response
 
 
-def page(name, language, status=HTTPStatus.OK, **values):
-    return secure(Response(render(name, language, **values), status=status,
+def page(template_name, language, status=HTTPStatus.OK, **values):
+    return secure(Response(render(template_name, language, **values),
+            status=status,
             content_type='text/html; charset=utf-8'))
 
 

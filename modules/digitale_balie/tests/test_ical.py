@@ -7,7 +7,7 @@ import unittest
 from icalendar import Calendar
 
 from digitale_balie.ical import (
-    appointment_calendar, ical_content_type, ical_filename)
+    appointment_calendar, ical_filename)
 
 UTC = dt.timezone.utc
 LINK = 'https://balie.example.be/afspraak/3f9c2e7a-personal-token'
@@ -242,14 +242,8 @@ class ICalendarTestCase(unittest.TestCase):
             invitation(method='PUBLISH')
         with self.assertRaises(ValueError):
             ical_filename('REPLY')
-        with self.assertRaises(ValueError):
-            ical_content_type(None)
 
-    def test_attachment_name_and_type_follow_method(self):
-        "Test that the attachment name and MIME type name the method"
+    def test_attachment_name_follows_method(self):
+        "Test that the attachment name follows the method"
         self.assertEqual(ical_filename('REQUEST'), 'invite.ics')
-        self.assertEqual(ical_filename('CANCEL'), 'cancel.ics')
-        self.assertEqual(ical_content_type('REQUEST'),
-            'text/calendar; method=REQUEST; charset=UTF-8')
-        self.assertEqual(ical_content_type('cancel'),
-            'text/calendar; method=CANCEL; charset=UTF-8')
+        self.assertEqual(ical_filename('cancel'), 'cancel.ics')

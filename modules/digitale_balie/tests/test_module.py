@@ -36,6 +36,17 @@ def frozen(now=NOW):
         yield
 
 
+@contextmanager
+def as_user(user):
+    "Act as a user through RPC: with their preferences and access checks."
+    User = Pool().get('res.user')
+    transaction = Transaction()
+    with transaction.set_user(user.id):
+        with transaction.set_context(
+                User.get_preferences(context_only=True), _check_access=True):
+            yield
+
+
 def create_balie(clerks=("Anna Peeters", "Youssef El Amrani"),
         days=range(7), hours=((9, 0), (12, 0)), duration=30, buffer=0):
     "Create a company with clerks, a video service and opening hours."
@@ -235,6 +246,21 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
                 self.book(service, party, local(TUESDAY, 13))
         self.assertIn('dinsdag 8 december 2026 om 13.00 uur',
             str(cm.exception))
+
+    @with_transaction()
+    def test_book_slot_bad_start_is_a_clear_error(self):
+        "Test that a start that is not a time is refused clearly over RPC"
+        company, employees, service = create_balie()
+        party = create_citizen()
+        with set_company(company), frozen():
+            for bad in ['dinsdag om tien uur', 42, None]:
+                with self.subTest(bad=bad):
+                    with self.assertRaises(SlotUnavailableError) as cm:
+                        self.book(service, party, bad)
+                    self.assertIn('not a valid start time', str(cm.exception))
+            # ISO 8601 with Z, as free_slots answers, is fine
+            appointment = self.book(service, party, '2026-12-08T08:00:00Z')
+        self.assertEqual(appointment.start, local(TUESDAY, 9))
 
     @with_transaction()
     def test_book_slot_channel_must_be_offered(self):
@@ -548,25 +574,17 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
         pool = Pool()
         Appointment = pool.get('balie.appointment')
         Service = pool.get('balie.service')
-        User = pool.get('res.user')
         company, employees, service = create_balie()
         party = create_citizen()
         clerk = self.create_user('anna', 'group_balie_clerk', company,
             employees[0])
         manager = self.create_user('chef', 'group_balie_manager', company)
-        transaction = Transaction()
-        with transaction.set_user(clerk.id), frozen(), \
-                transaction.set_context(
-                    User.get_preferences(context_only=True),
-                    _check_access=True):
+        with as_user(clerk), frozen():
             appointment = self.book(service, party, local(TUESDAY, 9))
             self.assertEqual(appointment.employee, employees[0])
             with self.assertRaises(UserError):
                 Service.write([service], {'name': "Iets anders"})
-        with transaction.set_user(manager.id), frozen(), \
-                transaction.set_context(
-                    User.get_preferences(context_only=True),
-                    _check_access=True):
+        with as_user(manager), frozen():
             self.assertEqual(Appointment.search([]), [appointment])
             with self.assertRaises(UserError):
                 self.book(service, party, local(TUESDAY, 10))
@@ -579,7 +597,6 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
         pool = Pool()
         Appointment = pool.get('balie.appointment')
         Dossier = pool.get('balie.dossier')
-        User = pool.get('res.user')
         company, employees, service = create_balie()
         party = create_citizen()
         with set_company(company), frozen():
@@ -587,10 +604,7 @@ class DigitaleBalieTestCase(CompanyTestMixin, ModuleTestCase):
         other = create_company("Gemeente Elders")
         clerk = create_employee(other, "Piet Pieters")
         user = self.create_user('piet', 'group_balie_clerk', other, clerk)
-        transaction = Transaction()
-        with transaction.set_user(user.id), transaction.set_context(
-                User.get_preferences(context_only=True),
-                _check_access=True):
+        with as_user(user):
             self.assertEqual(Appointment.search([]), [])
             self.assertEqual(Dossier.search([]), [])
 

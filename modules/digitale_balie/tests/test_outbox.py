@@ -195,6 +195,16 @@ class _OutboxCase(unittest.TestCase):
                         *[(k, '=', v) for k, v in domain.items()]],
                     order=[('id', 'ASC')])]
 
+    def run_wizard(self, name, appointment, data, state):
+        "Run a wizard state on an appointment, as the client does."
+        with self.transaction():
+            Wizard = Pool().get(name, type='wizard')
+            session_id, _, _ = Wizard.create()
+            with Transaction().set_context(
+                    active_model='balie.appointment',
+                    active_id=appointment, active_ids=[appointment]):
+                return Wizard.execute(session_id, data, state)
+
     def post_receipts(self, params_list):
         client = Client(app)
         return [client.post('/%s/balie/sms/status' % DB_NAME, json=params)
@@ -237,6 +247,7 @@ class OutboxTestCase(_OutboxCase):
             if p.get_content_type() == 'text/calendar'][0]
         calendar = Calendar.from_ical(ics.get_content())
         self.assertEqual(calendar['METHOD'], 'REQUEST')
+        self.assertEqual(ics.get_param('method'), 'REQUEST')
         event, = calendar.walk('VEVENT')
         self.assertEqual(int(event['SEQUENCE']), 0)
         self.assertEqual(event['DTSTART'].dt.astimezone(dt.timezone.utc)
@@ -494,6 +505,7 @@ class OutboxTestCase(_OutboxCase):
             if p.get_content_type() == 'text/calendar'][0]
         calendar = Calendar.from_ical(ics.get_content())
         self.assertEqual(calendar['METHOD'], 'CANCEL')
+        self.assertEqual(ics.get_param('method'), 'CANCEL')
         event, = calendar.walk('VEVENT')
         self.assertEqual(int(event['SEQUENCE']), 1)
         first = Calendar.from_ical([p for p in
@@ -568,16 +580,8 @@ class OutboxTestCase(_OutboxCase):
         _, _, service = self.setup_balie()
         appointment = self.book(service, to_utc(TUESDAY, dt.time(9)),
             notify_by='sms')
-        with self.transaction():
-            pool = Pool()
-            NotifyDelay = pool.get(
-                'balie.appointment.notify_delay', type='wizard')
-            session_id, _, _ = NotifyDelay.create()
-            with Transaction().set_context(
-                    active_model='balie.appointment',
-                    active_id=appointment, active_ids=[appointment]):
-                NotifyDelay.execute(session_id, {'start': {
-                            'minutes': 10, 'text': "Excuses."}}, 'send')
+        self.run_wizard('balie.appointment.notify_delay', appointment,
+            {'start': {'minutes': 10, 'text': "Excuses."}}, 'send')
         self.dispatch()
         delay = [m for m in self.gateway.messages if '10' in m['text']
             and 'Excuses.' in m['text']]
@@ -616,29 +620,14 @@ class OutboxTestCase(_OutboxCase):
             [(m['kind'], m['channel'], m['state'])
                 for m in self.messages(appointment)],
             [('confirmation', 'letter', 'sent')])
-        with self.transaction():
-            pool = Pool()
-            Check = pool.get('balie.appointment.check_messages',
-                type='wizard')
-            session_id, _, _ = Check.create()
-            with Transaction().set_context(
-                    active_model='balie.appointment',
-                    active_id=appointment, active_ids=[appointment]):
-                Check.execute(session_id, {'status': {
-                            'email': 'test@example.be',
-                            'mobile': '+32470111111'}}, 'test')
+        self.run_wizard('balie.appointment.check_messages', appointment,
+            {'status': {'email': 'test@example.be',
+                    'mobile': '+32470111111'}}, 'test')
         self.dispatch()
         self.assertEqual(len(self.mailbox.messages), 1)
         self.assertEqual(self.gateway.messages[0]['to'], '32470111111')
-        with self.transaction():
-            pool = Pool()
-            Check = pool.get('balie.appointment.check_messages',
-                type='wizard')
-            session_id, _, _ = Check.create()
-            with Transaction().set_context(
-                    active_model='balie.appointment',
-                    active_id=appointment, active_ids=[appointment]):
-                result = Check.execute(session_id, {}, 'status')
+        result = self.run_wizard('balie.appointment.check_messages',
+            appointment, {}, 'status')
         status = result['view']['defaults']['status']
         self.assertIn('Delivered', status)
         self.assertIn('test@example.be', status)
