@@ -470,6 +470,72 @@ class Appointment(Workflow, ModelSQL, ModelView):
                 'preparation': service.preparation or '',
                 }
 
+    def ical_file(self, url):
+        """The appointment as a calendar file the citizen adds to their
+        own agenda (METHOD:PUBLISH, the same UID as the invitations)."""
+        from email.utils import parseaddr
+
+        from .ical import PUBLISH, appointment_calendar
+        values = self.message_values()
+        with Transaction().set_context(language=self.language):
+            summary = gettext('digitale_balie.msg_ical_summary', **values)
+            description = gettext(
+                'digitale_balie.msg_ical_description', url=url, **values)
+        sender = parseaddr(config.get('email', 'from') or '')[1]
+        return appointment_calendar(
+            uid=self.ical_uid, sequence=self.ical_sequence or 0,
+            method=PUBLISH, start=self.start, end=self.end,
+            summary=summary, description=description, location_url=url,
+            organizer_email=sender or 'balie@localhost',
+            organizer_name=values['municipality'],
+            language=self.language)
+
+    def clerk_users(self):
+        "The users who work as this appointment's clerk."
+        User = Pool().get('res.user')
+        if not self.employee:
+            return []
+        return User.search([('employees', '=', self.employee.id)])
+
+    @classmethod
+    def notify_clerk(cls, appointment, event):
+        """Tell the clerk in the client (the bell) what the citizen did:
+        event is 'moved', 'cancelled' or another msg_clerk_<event>."""
+        pool = Pool()
+        Notification = pool.get('res.notification')
+        vlist = []
+        for user in appointment.clerk_users():
+            with Transaction().set_context(language=user.language.code
+                    if user.language else None):
+                vlist.append({
+                        'user': user.id,
+                        'label': gettext(
+                            'digitale_balie.msg_clerk_%s_label' % event,
+                            citizen=appointment.party.rec_name),
+                        'description': gettext(
+                            'digitale_balie.msg_clerk_%s' % event,
+                            citizen=appointment.party.rec_name,
+                            number=appointment.number or '',
+                            when=cls._format_when(appointment.start)),
+                        'model': cls.__name__,
+                        'records': '[%d]' % appointment.id,
+                        'icon': 'tryton-date',
+                        })
+        if vlist:
+            Notification.create(vlist)
+
+    @classmethod
+    def cancel_by_citizen(cls, appointments):
+        "The citizen cancelled from the portal: the clerk hears of it."
+        pool = Pool()
+        Dossier = pool.get('balie.dossier')
+        cls.cancel(appointments)
+        for appointment in appointments:
+            Dossier.add_event(appointment.dossier, 'cancelled',
+                gettext('digitale_balie.msg_event_cancelled_by_citizen'),
+                appointment=appointment)
+            cls.notify_clerk(appointment, 'cancelled')
+
     @classmethod
     def _notify_booked(cls, appointment):
         "Queue the confirmation and plan the reminders of a new booking."

@@ -78,6 +78,25 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
     sms_sender = fields.Char(
         "SMS Sender", size=11,
         help="The name citizens see as sender (at most 11 characters).")
+    portal_colour = fields.Char(
+        "Portal Colour", size=7,
+        help="The municipality's colour for buttons and links on the "
+        "portal, as #rrggbb. White text on it must stay readable "
+        "(contrast of at least 4.5 to 1).")
+    portal_logo = fields.Binary("Portal Logo",
+        help="A PNG or JPEG image of at most 200 kB, shown at the top of "
+        "every portal page.")
+    citizen_change_limit = fields.TimeDelta(
+        "Citizen Change Limit", required=True,
+        help="Until how long before the start a citizen may move or "
+        "cancel the appointment on the portal; later the page shows the "
+        "phone number.")
+    retention_days = fields.Integer(
+        "Keep Technical Data (days)", required=True,
+        domain=[('retention_days', '>=', 0)],
+        help="How many days after their end personal links, portal "
+        "sessions and technical call data are kept before they are "
+        "deleted. A summary stays on the dossier.")
     appointment_sequence = fields.Many2One(
         'ir.sequence', "Appointment Sequence", required=True,
         domain=[('sequence_type', '=',
@@ -140,6 +159,14 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         return dt.timedelta(hours=24)
 
     @classmethod
+    def default_citizen_change_limit(cls):
+        return dt.timedelta(hours=2)
+
+    @classmethod
+    def default_retention_days(cls):
+        return 30
+
+    @classmethod
     def default_appointment_sequence(cls):
         return Pool().get('ir.model.data').get_id(
             'digitale_balie', 'sequence_appointment')
@@ -162,6 +189,44 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
                         'digitale_balie.msg_sms_sender_invalid',
                         sender=sender))
 
+    @classmethod
+    def validate(cls, records):
+        super().validate(records)
+        for record in records:
+            record.check_portal_colour()
+            record.check_portal_logo()
+
+    def check_portal_colour(self):
+        colour = self.portal_colour
+        if not colour:
+            return
+        if not re.fullmatch(r'#[0-9a-fA-F]{6}', colour):
+            raise ConfigurationError(gettext(
+                    'digitale_balie.msg_portal_colour_invalid',
+                    colour=colour))
+        ratio = contrast_with_white(colour)
+        if ratio < 4.5:
+            raise ConfigurationError(gettext(
+                    'digitale_balie.msg_portal_colour_contrast',
+                    colour=colour, ratio='%.1f' % ratio))
+
+    def check_portal_logo(self):
+        logo = self.portal_logo
+        if not logo:
+            return
+        if len(logo) > 200_000 or self.portal_logo_type() is None:
+            raise ConfigurationError(gettext(
+                    'digitale_balie.msg_portal_logo_invalid'))
+
+    def portal_logo_type(self):
+        "The media type of the logo, read from its first bytes."
+        logo = bytes(self.portal_logo or b'')
+        if logo.startswith(b'\x89PNG\r\n\x1a\n'):
+            return 'image/png'
+        if logo.startswith(b'\xff\xd8\xff'):
+            return 'image/jpeg'
+        return None
+
     def personal_url(self, token):
         "Return the short personal link for a raw token."
         return '%s/a/%s' % (self.portal_base_url.rstrip('/'), token)
@@ -174,3 +239,15 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
     def reminder_offsets(self):
         return sorted({o for o in [self.reminder_first, self.reminder_second]
                 if o}, reverse=True)
+
+
+def contrast_with_white(colour):
+    "The WCAG contrast ratio of white text on a #rrggbb background."
+    def channel(value):
+        value /= 255
+        return (value / 12.92 if value <= 0.03928
+            else ((value + 0.055) / 1.055) ** 2.4)
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    luminance = (0.2126 * channel(red) + 0.7152 * channel(green)
+        + 0.0722 * channel(blue))
+    return 1.05 / (luminance + 0.05)

@@ -19,8 +19,10 @@ from .slots import TIMEZONE
 PRODID = '-//Digitale Balie//NONSGML Digitale Balie//NL'
 REQUEST = 'REQUEST'
 CANCEL = 'CANCEL'
+PUBLISH = 'PUBLISH'
 FILENAMES = {
     REQUEST: 'invite.ics',
+    PUBLISH: 'afspraak.ics',
     CANCEL: 'cancel.ics',
     }
 

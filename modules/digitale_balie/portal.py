@@ -1,15 +1,23 @@
 # This file is part of Digitale Balie.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 """The citizen's side: a personal link becomes a session cookie, so that
-the token leaves the address bar, the history and the Referer at once."""
+the token leaves the address bar, the history and the Referer at once.
+
+`balie.portal` is the extension point of the portal pages: other modules
+(balie_video, balie_sign) add buttons to the personal page, sources to the
+Content-Security-Policy and template directories through it."""
 import hashlib
+import hmac
 import os
 import secrets
+import threading
+import time
+from collections import deque
 
-from genshi.template import MarkupTemplate
+from genshi.template import TemplateLoader
 
 from trytond.i18n import gettext
-from trytond.model import Index, ModelSQL, Unique, fields
+from trytond.model import Index, Model, ModelSQL, Unique, fields
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
@@ -18,19 +26,22 @@ from . import clock
 COOKIE = '__Host-balie'
 SESSION_BYTES = 32
 TEMPLATES = os.path.join(os.path.dirname(__file__), 'templates')
-SECURITY_HEADERS = {
-    'Content-Security-Policy': (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-        "form-action 'self'"),
-    'Referrer-Policy': 'no-referrer',
-    'X-Content-Type-Options': 'nosniff',
-    'Cache-Control': 'no-store',
-    }
+PORTAL_LANGUAGES = ['nl', 'fr', 'en']
 
 
 def _hash(value):
     return hashlib.sha256(value.encode('ascii', 'replace')).hexdigest()
+
+
+def csrf_token(key):
+    "The form token of a session: bound to its key, useless without it."
+    return hmac.new(key.encode('ascii', 'replace'), b'balie-csrf',
+        hashlib.sha256).hexdigest()
+
+
+def check_csrf(key, value):
+    return bool(key and value) and hmac.compare_digest(
+        csrf_token(key), str(value))
 
 
 class PortalSession(ModelSQL):
@@ -42,6 +53,8 @@ class PortalSession(ModelSQL):
         'balie.access.token', "Personal Link", required=True,
         ondelete='CASCADE')
     expires_at = fields.DateTime("Expires At", required=True)
+    language = fields.Char("Language",
+        help="The language the citizen chose on the portal.")
 
     @classmethod
     def __setup__(cls):
@@ -65,25 +78,164 @@ class PortalSession(ModelSQL):
         return key
 
     @classmethod
-    def lookup(cls, key):
-        "The valid personal link behind a session key, or None."
+    def find(cls, key):
+        "The valid session behind a session key, or None."
         if not key or len(key) > 100:
             return None
         sessions = cls.search([
                 ('session_hash', '=', _hash(key)),
                 ('expires_at', '>', clock.now()),
                 ], limit=1)
-        if not sessions:
+        if not sessions or sessions[0].token.state != 'valid':
             return None
-        token = sessions[0].token
-        if token.state != 'valid':
-            return None
-        return token
+        return sessions[0]
+
+    @classmethod
+    def lookup(cls, key):
+        "The valid personal link behind a session key, or None."
+        session = cls.find(key)
+        return session.token if session else None
+
+    @property
+    def preview(self):
+        "A clerk showing the page at the counter: nothing is recorded."
+        return self.token.purpose == 'preview'
+
+    @classmethod
+    def delete_expired(cls, before):
+        cls.delete(cls.search([('expires_at', '<', before)]))
+
+
+class Portal(Model):
+    "What the citizen's pages show: extended by the other modules."
+    __name__ = 'balie.portal'
+
+    @classmethod
+    def template_directories(cls):
+        "Where templates are looked up, most specific first."
+        return [TEMPLATES]
+
+    @classmethod
+    def content_security_policy(cls):
+        "The policy as {directive: [sources]}."
+        return {
+            'default-src': ["'self'"],
+            'img-src': ["'self'", 'data:'],
+            'style-src': ["'self'"],
+            'script-src': ["'self'"],
+            'connect-src': ["'self'"],
+            'media-src': ["'self'"],
+            'frame-src': ["'none'"],
+            'frame-ancestors': ["'none'"],
+            'base-uri': ["'none'"],
+            'form-action': ["'self'"],
+            'object-src': ["'none'"],
+            }
+
+    @classmethod
+    def security_headers(cls):
+        policy = '; '.join('%s %s' % (k, ' '.join(v))
+            for k, v in cls.content_security_policy().items())
+        return {
+            'Content-Security-Policy': policy,
+            'Referrer-Policy': 'no-referrer',
+            'X-Content-Type-Options': 'nosniff',
+            'X-Frame-Options': 'DENY',
+            'Cache-Control': 'no-store',
+            'Permissions-Policy': cls.permissions_policy(),
+            'Cross-Origin-Opener-Policy': 'same-origin',
+            }
+
+    @classmethod
+    def permissions_policy(cls):
+        return 'camera=(), microphone=(), geolocation=(), payment=()'
+
+    @classmethod
+    def personal_actions(cls, session):
+        """The buttons of the personal page, in order of importance:
+        dicts with href, label, kind ('primary' or 'secondary') and
+        optionally icon and method ('get' or 'post')."""
+        pool = Pool()
+        Configuration = pool.get('balie.configuration')
+        appointment = session.token.appointment
+        config = Configuration(1)
+        actions = []
+        if appointment.state == 'cancelled':
+            return actions
+        actions.append({
+                'href': '/balie/uitleg', 'icon': 'explain',
+                'label': gettext('digitale_balie.msg_portal_action_explain'),
+                'kind': 'secondary', 'sequence': 40,
+                })
+        if appointment.state == 'booked':
+            actions.append({
+                    'href': '/balie/afspraak.ics', 'icon': 'calendar',
+                    'label': gettext(
+                        'digitale_balie.msg_portal_action_calendar'),
+                    'kind': 'secondary', 'sequence': 50,
+                    })
+            actions.append({
+                    'href': '/balie/verzetten', 'icon': 'move',
+                    'label': gettext(
+                        'digitale_balie.msg_portal_action_cannot_come'),
+                    'kind': 'secondary', 'sequence': 60,
+                    })
+        actions.append({
+                'href': 'tel:' + ''.join(
+                    c for c in config.help_phone if c in '+0123456789'),
+                'icon': 'phone',
+                'label': gettext('digitale_balie.msg_portal_action_call',
+                    phone=config.help_phone),
+                'kind': 'secondary', 'sequence': 90,
+                })
+        return actions
+
+    @classmethod
+    def personal_notices(cls, session):
+        "Short notices shown above the buttons: dicts with text and kind."
+        appointment = session.token.appointment
+        notices = []
+        if appointment.state == 'cancelled':
+            notices.append({'kind': 'notice', 'text': gettext(
+                        'digitale_balie.msg_portal_cancelled')})
+        elif appointment.state == 'booked' and appointment.delay_minutes:
+            notices.append({'kind': 'notice', 'role': 'status',
+                    'text': gettext('digitale_balie.msg_portal_delay',
+                        **appointment_values(session.token))})
+        return notices
+
+
+# -- templates ---------------------------------------------------------------
+
+_loaders = {}
+_loaders_lock = threading.Lock()
+
+
+def loader(directories):
+    key = tuple(directories)
+    with _loaders_lock:
+        if key not in _loaders:
+            _loaders[key] = TemplateLoader(list(key),
+                auto_reload=bool(os.environ.get('BALIE_TEMPLATE_RELOAD')),
+                max_cache_size=100)
+        return _loaders[key]
+
+
+def text_function(variables):
+    def text(key, **extra):
+        if '.' not in key:
+            key = 'digitale_balie.msg_portal_' + key
+        values = dict(variables)
+        values.update(extra)
+        return gettext(key, **values)
+    return text
 
 
 def render(template_name, language, **values):
     "Render a portal page in the citizen's language."
-    Configuration = Pool().get('balie.configuration')
+    pool = Pool()
+    Configuration = pool.get('balie.configuration')
+    Portal = pool.get('balie.portal')
     with Transaction().set_context(language=language):
         config = Configuration(1)
         variables = {
@@ -92,21 +244,19 @@ def render(template_name, language, **values):
             }
         variables.update(
             (k, v) for k, v in values.items() if isinstance(v, str))
-        text = {key: gettext('digitale_balie.msg_portal_' + key, **variables)
-            for key in TEXTS[template_name]}
-        filename = template_name + '.html'
-        with open(os.path.join(TEMPLATES, filename), 'rb') as file:
-            template = MarkupTemplate(file, filepath=filename)
+        template = loader(Portal.template_directories()).load(
+            template_name + '.html')
+        values.setdefault('session', None)
+        values.setdefault('csrf', '')
+        values.setdefault('path', '/balie')
+        values.setdefault('preview', False)
+        values.setdefault('show_language_switch', True)
         return template.generate(
-            language=language, text=text, config=config,
+            language=language, _=text_function(variables), config=config,
+            phone_href='tel:' + ''.join(
+                c for c in config.help_phone if c in '+0123456789'),
+            languages=PORTAL_LANGUAGES,
             **values).render('html', doctype='html5')
-
-
-TEXTS = {
-    'not_found': ['not_found_title', 'not_found_body', 'help'],
-    'personal': ['greeting', 'appointment', 'prepare', 'nothing_to_prepare',
-        'delay', 'help', 'cancelled'],
-    }
 
 
 def appointment_values(token):
@@ -123,3 +273,56 @@ def appointment_values(token):
 def session_max_age(token):
     return max(int((token.expires_at - clock.now()).total_seconds()), 0)
 
+
+# -- rate limits ---------------------------------------------------------------
+
+class RateLimiter:
+    """A sliding window of events per key, in this process.
+
+    Several server processes each keep their own window: the effective
+    limit is then at most the number of processes times the limit, which
+    still makes guessing a 140-bit link hopeless."""
+
+    def __init__(self, limit, window):
+        self.limit = limit
+        self.window = window
+        self._events = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key, now=None):
+        "Record an event; return the seconds to wait, or 0 when allowed."
+        if not self.limit:
+            return 0
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            events = self._events.setdefault(key, deque())
+            while events and events[0] <= now - self.window:
+                events.popleft()
+            if len(events) >= self.limit:
+                return max(int(events[0] + self.window - now) + 1, 1)
+            events.append(now)
+            if len(self._events) > 100_000:
+                self._prune(now)
+            return 0
+
+    def peek(self, key, now=None):
+        "The seconds to wait before the next event, without recording."
+        if not self.limit:
+            return 0
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            events = self._events.get(key)
+            while events and events[0] <= now - self.window:
+                events.popleft()
+            if events and len(events) >= self.limit:
+                return max(int(events[0] + self.window - now) + 1, 1)
+            return 0
+
+    def _prune(self, now):
+        for key in [k for k, e in self._events.items()
+                if not e or e[-1] <= now - self.window]:
+            del self._events[key]
+
+    def reset(self):
+        with self._lock:
+            self._events.clear()

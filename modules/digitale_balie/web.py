@@ -1,0 +1,266 @@
+# This file is part of Digitale Balie.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+"""The plumbing of the citizen's portal pages.
+
+`portal_route` registers a page on trytond's WSGI application and gives
+it a `PortalRequest`: the database, the citizen's session (when there is
+one), the language, the CSRF check of every POST, the security headers of
+every answer, and a friendly page instead of a traceback when something
+goes wrong."""
+import json
+import logging
+import os
+from functools import wraps
+
+from werkzeug.exceptions import HTTPException
+
+from trytond import backend, config
+from trytond.exceptions import UserError, UserWarning
+from trytond.pool import Pool
+from trytond.protocols.wrappers import (
+    HTTPStatus, Response, redirect, with_transaction)
+from trytond.transaction import Transaction
+from trytond.wsgi import app
+
+from .portal import (
+    COOKIE, PORTAL_LANGUAGES, RateLimiter, check_csrf, csrf_token, render)
+
+logger = logging.getLogger(__name__)
+
+LINK_LIMITER = RateLimiter(
+    config.getint('balie', 'link_rate_limit', default=30), 60)
+FAILED_LINK_LIMITER = RateLimiter(
+    config.getint('balie', 'failed_link_rate_limit', default=10), 600)
+
+
+def portal_database():
+    "The database of the portal: [balie] database, or the only one."
+    name = config.get('balie', 'database', default=None)
+    if not name:
+        names = [n for n in os.environ.get(
+                'TRYTOND_DATABASE_NAMES', '').split(',') if n]
+        if len(names) == 1:
+            name = names[0]
+    return name or None
+
+
+def get_pool(database_name):
+    pool = Pool(database_name)
+    if database_name not in Pool.database_list():
+        with Transaction().start(database_name, 0, readonly=True):
+            pool.init()
+    return pool
+
+
+def best_language(request, default):
+    "The first of the citizen's browser languages that the portal speaks."
+    for value, _ in request.accept_languages:
+        code = value.split('-')[0].lower()
+        if code in PORTAL_LANGUAGES:
+            return code
+    return default
+
+
+def portal_language(code):
+    code = (code or '').split('_')[0].lower()
+    return code if code in PORTAL_LANGUAGES else 'nl'
+
+
+class PortalRequest:
+    "What a portal page handler works with."
+
+    def __init__(self, request, pool, session=None, key=None):
+        self.request = request
+        self.pool = pool
+        self.session = session
+        self.key = key
+        Configuration = pool.get('balie.configuration')
+        self.config = Configuration(1)
+        if session is not None:
+            self.language = portal_language(
+                session.language or session.token.appointment.language)
+        else:
+            self.language = portal_language(best_language(
+                    request, self.config.default_language))
+
+    @property
+    def token(self):
+        return self.session.token if self.session else None
+
+    @property
+    def appointment(self):
+        return self.session.token.appointment if self.session else None
+
+    @property
+    def preview(self):
+        return bool(self.session and self.session.preview)
+
+    @property
+    def csrf(self):
+        return csrf_token(self.key) if self.key else ''
+
+    @property
+    def remote_addr(self):
+        return self.request.remote_addr or ''
+
+    def context(self):
+        "A transaction context in the citizen's language."
+        return Transaction().set_context(language=self.language)
+
+    def headers(self):
+        return self.pool.get('balie.portal').security_headers()
+
+    def secure(self, response):
+        for name, value in self.headers().items():
+            response.headers.setdefault(name, value)
+        return response
+
+    def page(self, template_name, status=HTTPStatus.OK, **values):
+        values.setdefault('session', self.session)
+        values.setdefault('csrf', self.csrf)
+        values.setdefault('path', self.request.path)
+        values.setdefault('preview', self.preview)
+        html = render(template_name, self.language, **values)
+        return self.secure(Response(html, status=status,
+                content_type='text/html; charset=utf-8'))
+
+    def redirect(self, location):
+        return self.secure(redirect(location, code=HTTPStatus.SEE_OTHER))
+
+    def json(self, data, status=HTTPStatus.OK):
+        return self.secure(Response(json.dumps(data), status=status,
+                content_type='application/json'))
+
+    def not_found(self):
+        "The same answer for unknown, expired and revoked links."
+        self.session = None
+        return self.page('not_found', status=HTTPStatus.NOT_FOUND,
+            show_language_switch=False)
+
+    def too_many(self, wait):
+        response = self.page('too_many', status=HTTPStatus.TOO_MANY_REQUESTS,
+            show_language_switch=False)
+        response.headers['Retry-After'] = str(wait)
+        return response
+
+    def form(self):
+        return self.request.form
+
+
+def _same_origin(request):
+    "Refuse POSTs that a browser says come from another site."
+    origin = request.headers.get('Origin')
+    if origin and origin != 'null':
+        return origin.rstrip('/') == request.host_url.rstrip('/')
+    site = request.headers.get('Sec-Fetch-Site')
+    return site in {None, 'same-origin', 'none'}
+
+
+def portal_route(rule, methods=('GET',), session=True, readonly=None):
+    """Register a portal page.
+
+    The handler is called as handler(portal_request, **url_values) inside
+    a transaction (read-only for GET) and returns a Response.  With
+    session=True a page without a valid session cookie is the 404 page.
+    Every POST needs the session's CSRF token (form field 'csrf' or header
+    X-CSRF-Token) and a same-origin browser."""
+    methods = set(methods)
+
+    def decorator(func):
+        @with_transaction(readonly=readonly)
+        def transactional(request, pool, **kwargs):
+            try:
+                pool.get('balie.portal')
+            except KeyError:
+                return None
+            key = request.cookies.get(COOKIE)
+            record = None
+            if key:
+                Session = pool.get('balie.portal.session')
+                record = Session.find(key)
+            portal = PortalRequest(request, pool, record,
+                key if record else None)
+            if session and record is None:
+                return portal.not_found()
+            if request.method == 'POST':
+                value = (request.form.get('csrf')
+                    or request.headers.get('X-CSRF-Token'))
+                if (not _same_origin(request)
+                        or (record is not None
+                            and not check_csrf(key, value))):
+                    return portal.page('expired',
+                        status=HTTPStatus.FORBIDDEN)
+            with portal.context():
+                return func(portal, **kwargs)
+
+        @wraps(func)
+        def view(request, **kwargs):
+            database_name = portal_database()
+            if not database_name:
+                return plain_error(HTTPStatus.NOT_FOUND)
+            try:
+                pool = get_pool(database_name)
+                response = transactional(request, pool, **kwargs)
+            except HTTPException:
+                raise
+            except (UserError, UserWarning) as exception:
+                return error_page(database_name, request,
+                    HTTPStatus.BAD_REQUEST, str(exception))
+            except backend.DatabaseOperationalError:
+                logger.warning("portal busy on %s", request.path,
+                    exc_info=True)
+                return error_page(database_name, request,
+                    HTTPStatus.SERVICE_UNAVAILABLE)
+            except Exception:
+                logger.exception("portal error on %s", request.path)
+                return error_page(database_name, request,
+                    HTTPStatus.INTERNAL_SERVER_ERROR)
+            if response is None:
+                return plain_error(HTTPStatus.NOT_FOUND)
+            return response
+        app.route(rule, methods=methods)(view)
+        return func
+    return decorator
+
+
+def error_page(database_name, request, status, message=None):
+    "A friendly page for what went wrong, without any technical detail."
+    try:
+        pool = get_pool(database_name)
+        with Transaction().start(database_name, 0, readonly=True):
+            portal = PortalRequest(request, pool)
+            with portal.context():
+                return portal.page('error', status=status, message=message,
+                    show_language_switch=False)
+    except Exception:
+        logger.exception("portal error page failed")
+        return plain_error(status)
+
+
+def plain_error(status):
+    "When even the database is out of reach."
+    text = {
+        HTTPStatus.NOT_FOUND: "Deze pagina bestaat niet. "
+        "Cette page n'existe pas. This page does not exist.",
+        }.get(status, "Er ging iets mis. Probeer later opnieuw. "
+        "Une erreur s'est produite. Something went wrong.")
+    response = Response(
+        '<!DOCTYPE html><html lang="nl"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, '
+        'initial-scale=1"><title>Digitale Balie</title></head><body>'
+        '<main><h1>%s</h1></main></body></html>' % text,
+        status=status, content_type='text/html; charset=utf-8')
+    response.headers['Content-Security-Policy'] = (
+        "default-src 'none'; frame-ancestors 'none'")
+    response.headers['X-Content-Type-Options'] = 'nosniff'
+    response.headers['Referrer-Policy'] = 'no-referrer'
+    return response
+
+
+def static_file(directory, filename, content_type):
+    path = os.path.join(directory, filename)
+    with open(path, 'rb') as file:
+        response = Response(file.read(), content_type=content_type)
+    response.headers['Cache-Control'] = 'public, max-age=3600'
+    response.headers['X-Content-Type-Options'] = 'nosniff'
+    return response
