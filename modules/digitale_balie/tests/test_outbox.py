@@ -78,11 +78,12 @@ class Clock:
 
 class _OutboxCase(unittest.TestCase):
     "A database of its own, a real SMTP server and the SMS gateway"
+    modules = ['digitale_balie']
 
     @classmethod
     def setUpClass(cls):
         drop_db()
-        activate_module('digitale_balie')
+        activate_module(cls.modules)
         cls.smtp_port = free_port()
         cls.saved = {k: config.get('email', k) for k in ['uri', 'from']}
         config.set('email', 'uri', 'smtp://127.0.0.1:%s' % cls.smtp_port)
