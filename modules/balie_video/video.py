@@ -46,6 +46,10 @@ class Configuration(metaclass=PoolMeta):
         help="The app_secret of prosody's token authentication (HS256). "
         "The [balie_video] jitsi_secret of the server configuration "
         "takes precedence, so that it need not be stored here.")
+    jitsi_xmpp_domain = fields.Char("Jitsi XMPP Domain",
+        help="The sub claim: prosody's XMPP domain (meet.jitsi in the "
+        "official Docker images). Leave empty when it is the Jitsi "
+        "domain.")
     jitsi_audience = fields.Char("Jitsi Audience",
         help="The aud claim prosody expects (asap_accepted_audiences).")
     jitsi_lobby = fields.Boolean("Lobby",
@@ -245,7 +249,7 @@ class VideoRoom(Workflow, ModelSQL, ModelView):
         return jitsi.room_token(
             secret=config.get_jitsi_secret(),
             app_id=config.jitsi_app_id,
-            domain=config.jitsi_domain,
+            domain=config.jitsi_xmpp_domain or config.jitsi_domain,
             audience=config.jitsi_audience or 'jitsi',
             room=self.name,
             user_id=user_id, name=name, email=email,
@@ -639,6 +643,42 @@ class Portal(metaclass=PoolMeta):
                 notices.append({'kind': 'success', 'text': gettext(
                             'balie_video.msg_notice_tested')})
         return notices
+
+
+class Dossier(metaclass=PoolMeta):
+    __name__ = 'balie.dossier'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'start_call': {
+                    'invisible': Eval('state') == 'closed',
+                    'depends': ['state'],
+                    },
+                })
+
+    @classmethod
+    @ModelView.button
+    def start_call(cls, dossiers):
+        """Start the video call of the dossier's appointment that is due:
+        in progress, or booked and nearest to now."""
+        Appointment = Pool().get('balie.appointment')
+        if not dossiers:
+            return
+        dossier = dossiers[0]
+        now = clock.now()
+        candidates = Appointment.search([
+                ('dossier', '=', dossier.id),
+                ('channel', '=', 'video'),
+                ('state', 'in', ['booked', 'in_progress']),
+                ])
+        if not candidates:
+            raise VideoError(gettext('balie_video.msg_dossier_no_call',
+                    dossier=dossier.rec_name))
+        appointment = min(candidates, key=lambda a: (
+                a.state != 'in_progress', abs(a.start - now)))
+        return Appointment.start_call([appointment])
 
 
 class DossierEvent(metaclass=PoolMeta):

@@ -274,6 +274,7 @@ class VideoTestCase(_OutboxCase):
         citizen = jitsi.decode(options['jwt'], SECRET,
             options={'verify_exp': False, 'verify_nbf': False})
         self.assertEqual(citizen['room'], room['name'])
+        self.assertEqual(citizen['sub'], 'meet.voorbeeld.example')
         self.assertEqual(citizen['context']['user']['affiliation'], 'member')
         self.assertFalse(citizen['context']['user']['lobby_bypass'])
         self.assertEqual(citizen['exp'], int((START + dt.timedelta(
@@ -530,3 +531,32 @@ class VideoTestCase(_OutboxCase):
                 if 'deleted' in (e.description or '')]
             self.assertEqual(len(summary), 1)
             self.assertIn('22 minutes', summary[0])
+
+    def test_start_call_from_the_dossier(self):
+        "Test that the dossier's button starts its due video appointment"
+        appointment = self.video()
+        self.clock.now = START - dt.timedelta(minutes=1)
+        with self.transaction():
+            pool = Pool()
+            Configuration = pool.get('balie.configuration')
+            Configuration.write([Configuration(1)],
+                {'jitsi_xmpp_domain': 'meet.jitsi'})
+        self.addCleanup(self.reset_xmpp_domain)
+        with self.transaction():
+            pool = Pool()
+            Appointment = pool.get('balie.appointment')
+            Dossier = pool.get('balie.dossier')
+            dossier = Appointment(appointment).dossier
+            action = Dossier.start_call([dossier])
+        self.assertEqual(action['type'], 'ir.action.url')
+        self.assertEqual(self.room(appointment)['state'], 'open')
+        self.assertIn(self.room(appointment)['name'], action['url'])
+        clerk = jitsi.decode(re.search(r'jwt=([^#&]+)', action['url']).group(1),
+            SECRET, options={'verify_exp': False, 'verify_nbf': False})
+        self.assertEqual(clerk['sub'], 'meet.jitsi')
+
+    def reset_xmpp_domain(self):
+        with self.transaction():
+            Configuration = Pool().get('balie.configuration')
+            Configuration.write([Configuration(1)],
+                {'jitsi_xmpp_domain': None})
