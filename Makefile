@@ -4,16 +4,17 @@
 #   make test-sqlite / test-postgresql   one backend only
 #   make venv                  Debian packages + .venv with the project
 #   make sao                   the Tryton web client into var/sao
+#   make axe                   axe-core (browser tests) into var/axe
 #   make postgres              make sure a PostgreSQL server is running
 #   make clean                 remove the demo database, caches, artifacts
 #   make distclean             clean + .venv, var/ (sao, admin password, throwaway PostgreSQL)
 SHELL := /bin/bash
 ARGS ?=
 
-.PHONY: help demo test test-sqlite test-postgresql venv sao postgres clean distclean
+.PHONY: help demo test test-sqlite test-postgresql venv sao axe postgres clean distclean
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
 
 demo:
 	scripts/demo
@@ -32,6 +33,9 @@ venv:
 
 sao:
 	scripts/sao
+
+axe:
+	scripts/axe
 
 postgres:
 	scripts/postgres

@@ -16,6 +16,7 @@ from .video import PROBLEMS, browser_name
 
 STATIC = os.path.join(TEMPLATES, 'static')
 STATIC_TYPES = {
+    '.css': 'text/css; charset=utf-8',
     '.js': 'text/javascript; charset=utf-8',
     '.wav': 'audio/wav',
     '.svg': 'image/svg+xml',

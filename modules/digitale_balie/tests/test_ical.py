@@ -237,11 +237,12 @@ class ICalendarTestCase(unittest.TestCase):
             invitation(end=WINTER)
 
     def test_unknown_method_is_refused(self):
-        "Test that only REQUEST and CANCEL are produced"
+        "Test that only REQUEST, CANCEL and PUBLISH are produced"
         with self.assertRaises(ValueError):
-            invitation(method='PUBLISH')
+            invitation(method='REPLY')
         with self.assertRaises(ValueError):
-            ical_filename('REPLY')
+            ical_filename('COUNTER')
+        self.assertEqual(ical_filename('publish'), 'afspraak.ics')
 
     def test_attachment_name_follows_method(self):
         "Test that the attachment name follows the method"

@@ -15,8 +15,8 @@
 
     function say(text) { result.textContent = text; }
 
-    function send(answer) {
-        if (!answer) { state.camera = state.camera && false; }
+    // keep: a more precise explanation is already on the screen
+    function send(answer, keep) {
         var body = JSON.stringify({camera: answer && state.camera,
             microphone: answer && state.microphone, speaker: state.speaker,
             problem: state.problem});
@@ -25,7 +25,7 @@
                 'X-CSRF-Token': root.dataset.csrf}, body: body})
             .then(function (response) { return response.json(); })
             .then(function (data) {
-                say(data.message);
+                if (!keep) { say(data.message); }
                 root.dataset.result = data.result;
             }).catch(function () { say(root.dataset.failed); });
     }
@@ -74,7 +74,7 @@
                 state.problem = window.isSecureContext ? 'unsupported'
                     : 'insecure';
                 say(root.dataset.unsupported);
-                send(false);
+                send(false, true);
                 return;
             }
             navigator.mediaDevices.getUserMedia({video: true, audio: true})
@@ -93,7 +93,7 @@
                     state.problem = problemOf(error);
                     say(root.dataset[{denied: 'denied', no_device: 'noDevice',
                         in_use: 'inUse'}[state.problem] || 'failed']);
-                    send(false);
+                    send(false, true);
                 });
         });
     document.getElementById('play-sound').addEventListener('click',
