@@ -163,6 +163,7 @@ def status(portal):
             [('appointment', '=', appointment.id)], limit=1)
         tested = bool(checks and checks[0].result == 'passed')
         data['state'] = 'open'
+        data['tasks'] = pool.get('balie.portal').call_tasks(portal.session)
         data['call'] = {
             'domain': config.jitsi_domain,
             'options': jitsi.iframe_options(room.name, room.citizen_token(),

@@ -626,6 +626,14 @@ class Portal(metaclass=PoolMeta):
         return actions
 
     @classmethod
+    def call_tasks(cls, session):
+        """What the citizen can do next to the call (balie_sign adds the
+        formal acts): dicts with href, label and optionally done (bool).
+        The waiting room shows them under the meeting; they open in a new
+        tab so that the call goes on."""
+        return []
+
+    @classmethod
     def after_call_extras(cls, session):
         "Markup shown under the next steps (the survey plugs in here)."
         return []

@@ -40,7 +40,6 @@
 
     function join(call) {
         if (api) { return; }
-        window.clearTimeout(timer);
         stopSelfView();
         callStatus.textContent = root.dataset.joining;
         load('https://' + call.domain + '/external_api.js', function () {
@@ -58,6 +57,25 @@
         });
     }
 
+    // the formal acts next to the call open in a new tab: the call goes on
+    function showTasks(tasks) {
+        var nav = document.getElementById('call-tasks');
+        var list = nav.querySelector('ul');
+        list.textContent = '';
+        (tasks || []).forEach(function (task) {
+            var item = document.createElement('li');
+            var link = document.createElement('a');
+            link.className = 'button ' + (task.done ? 'secondary' : '');
+            link.href = task.href;
+            link.target = '_blank';
+            link.rel = 'noopener';
+            link.textContent = (task.done ? '\u2713 ' : '') + task.label;
+            item.appendChild(link);
+            list.appendChild(item);
+        });
+        nav.hidden = !(tasks && tasks.length);
+    }
+
     function poll() {
         fetch('/balie/status', {method: 'POST', credentials: 'same-origin',
             headers: {'X-CSRF-Token': root.dataset.csrf}})
@@ -70,7 +88,9 @@
                     banner.hidden = true;
                 }
                 if (data.state === 'open' && data.call) {
+                    showTasks(data.tasks);
                     join(data.call);
+                    timer = window.setTimeout(poll, (data.poll || 10) * 1000);
                     return;
                 }
                 if (data.state === 'closed' && data.next) {
