@@ -1,0 +1,13 @@
+# This file is part of Digitale Balie.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+from trytond.modules.company.tests import CompanyTestMixin
+from trytond.tests.test_tryton import ModuleTestCase
+
+
+class BalieSignTestCase(CompanyTestMixin, ModuleTestCase):
+    "Test the balie_sign module: views, access, dependencies, fields"
+    module = 'balie_sign'
+    extras = []
+
+
+del ModuleTestCase
