@@ -3,3 +3,4 @@
 
 # routes are registered on import, for every database
 from . import routes  # noqa: F401
+from . import routes_booking  # noqa: F401,E402

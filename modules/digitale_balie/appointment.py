@@ -330,17 +330,34 @@ class Appointment(Workflow, ModelSQL, ModelView):
         vlist = [v.copy() for v in vlist]
         # concurrent bookings of one clerk queue here instead of
         # deadlocking inside the check of the overlap constraint
-        database = transaction.database
-        cursor = transaction.connection.cursor()
-        for employee in sorted({v['employee'] for v in vlist
-                    if v.get('employee')}):
-            cursor.execute(*Select([
-                        database.lock_id(_lock_key(employee), timeout=True)]))
+        cls.lock_employees({v['employee'] for v in vlist
+                if v.get('employee')})
+        # slots held for a citizen who is typing their code are taken too
+        # (the hold took the same lock, so it is committed by now)
+        BookingRequest = pool.get('balie.booking.request')
+        for values in vlist:
+            if values.get('employee') and values.get('start') and (
+                    values.get('end')) and BookingRequest.held_rows(
+                        [values['employee']], values['start'],
+                        values['end']):
+                raise SlotTakenError(gettext(
+                        'digitale_balie.msg_slot_taken',
+                        when=cls._format_when(values['start'])))
         config = Configuration(1)
         for values in vlist:
             if not values.get('number'):
                 values['number'] = config.appointment_sequence.get()
         return super().create(vlist)
+
+    @classmethod
+    def lock_employees(cls, employees):
+        "Take the clerks' booking locks (PostgreSQL), in a fixed order."
+        transaction = Transaction()
+        database = transaction.database
+        cursor = transaction.connection.cursor()
+        for employee in sorted(set(employees)):
+            cursor.execute(*Select([
+                        database.lock_id(_lock_key(employee), timeout=True)]))
 
     @classmethod
     def copy(cls, appointments, default=None):
@@ -692,6 +709,12 @@ class Appointment(Workflow, ModelSQL, ModelView):
         # one range query for all existing appointments of all clerks
         for employee_id, start, end, service_id in cls._busy_rows(
                 qualified, lo, hi, exclude=exclude):
+            busy[employee_id].append((_as_datetime(start), _as_datetime(end)
+                    + buffers.get(service_id, dt.timedelta(0))))
+        # and the slots held for citizens booking online
+        BookingRequest = pool.get('balie.booking.request')
+        for employee_id, start, end, service_id in BookingRequest.held_rows(
+                qualified, lo, hi):
             busy[employee_id].append((_as_datetime(start), _as_datetime(end)
                     + buffers.get(service_id, dt.timedelta(0))))
 

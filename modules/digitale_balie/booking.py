@@ -154,6 +154,9 @@ class BookContact(ModelView):
     note = fields.Text(
         "Note for the Citizen",
         help="Printed on the booking card, in the citizen's words.")
+    by_phone = fields.Boolean("Booked By Phone",
+        help="The citizen is on the phone: no booking card; the "
+        "confirmation goes by e-mail or SMS.")
 
 
     @fields.depends('by_email', 'by_sms')
@@ -174,6 +177,7 @@ class BookConfirm(ModelView):
     summary = fields.Text("Summary", readonly=True)
     appointment = fields.Many2One(
         'balie.appointment', "Appointment", readonly=True)
+    link = fields.Char("Link to Read Aloud", readonly=True)
 
 
 class Book(Wizard):
@@ -210,7 +214,9 @@ class Book(Wizard):
             Button("Send Test Message", 'send_test', 'tryton-send'),
             Button("Refresh", 'done', 'tryton-refresh'),
             Button("Print Booking Card", 'print_', 'tryton-print',
-                default=True),
+                default=True, states={'invisible': Bool(Eval('link'))}),
+            Button("Close", 'end', 'tryton-close',
+                states={'invisible': ~Eval('link')}),
             ])
     send_test = StateTransition()
     print_ = StateReport('balie.appointment.card')
@@ -300,6 +306,9 @@ class Book(Wizard):
             raise CitizenValidationError(
                 gettext('digitale_balie.msg_notify_sms_impossible',
                     phone=self.citizen.mobile or ''))
+        if self.contact.by_phone and self.contact.notify_by == 'paper':
+            raise CitizenValidationError(
+                gettext('digitale_balie.msg_phone_needs_message'))
         return 'confirm'
 
     def default_confirm(self, fields):
@@ -335,7 +344,8 @@ class Book(Wizard):
                     'start': start,
                     'employee': employee,
                     'channel': self.service.channel,
-                    'origin': 'counter',
+                    'origin': 'phone' if self.contact.by_phone
+                    else 'counter',
                     'language': citizen.language.code,
                     'notify_by': self.contact.notify_by,
                     'contact_email': citizen.email,
@@ -348,12 +358,20 @@ class Book(Wizard):
             self.service.warning = str(exception)
             return 'service'
         self.confirm.appointment = appointment
+        if self.contact.by_phone:
+            # no card: the clerk reads the short link aloud if needed
+            Token = pool.get('balie.access.token')
+            Configuration = pool.get('balie.configuration')
+            _, raw = Token.generate(appointment, 'card')
+            self.confirm.link = Configuration(1).personal_url(raw)
         return 'done'
 
     def default_done(self, fields):
         "The citizen is still at the desk: show how the messages fare."
         from .notify import status_defaults
-        return status_defaults(self.confirm.appointment, self.done)
+        values = status_defaults(self.confirm.appointment, self.done)
+        values['link'] = self.confirm.link
+        return values
 
     def transition_send_test(self):
         from .notify import send_test

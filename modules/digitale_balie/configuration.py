@@ -97,6 +97,25 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         help="How many days after their end personal links, portal "
         "sessions and technical call data are kept before they are "
         "deleted. A summary stays on the dossier.")
+    booking_code_validity = fields.TimeDelta(
+        "Booking Code Validity", required=True,
+        help="How long the code of an online booking works; the slot is "
+        "held for the citizen meanwhile.")
+    booking_code_attempts = fields.Integer(
+        "Booking Code Attempts", required=True,
+        domain=[('booking_code_attempts', '>', 0)],
+        help="How many wrong codes end an online booking.")
+    booking_open_limit = fields.Integer(
+        "Open Online Bookings", required=True,
+        domain=[('booking_open_limit', '>', 0)],
+        help="How many unconfirmed online bookings one e-mail address or "
+        "phone number may have at the same time.")
+    booking_embed_origins = fields.Char("Website Origins",
+        help="The addresses of the municipality's website that may show "
+        "the booking pages in a frame, separated by spaces, for example "
+        "https://www.gemeente.be.")
+    booking_consent = fields.Text("Consent Text", translate=True,
+        help="What the citizen agrees to when booking online.")
     appointment_sequence = fields.Many2One(
         'ir.sequence', "Appointment Sequence", required=True,
         domain=[('sequence_type', '=',
@@ -167,6 +186,18 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         return 30
 
     @classmethod
+    def default_booking_code_validity(cls):
+        return dt.timedelta(minutes=10)
+
+    @classmethod
+    def default_booking_code_attempts(cls):
+        return 5
+
+    @classmethod
+    def default_booking_open_limit(cls):
+        return 2
+
+    @classmethod
     def default_appointment_sequence(cls):
         return Pool().get('ir.model.data').get_id(
             'digitale_balie', 'sequence_appointment')
@@ -195,6 +226,7 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         for record in records:
             record.check_portal_colour()
             record.check_portal_logo()
+            record.check_embed_origins()
 
     def check_portal_colour(self):
         colour = self.portal_colour
@@ -209,6 +241,22 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
             raise ConfigurationError(gettext(
                     'digitale_balie.msg_portal_colour_contrast',
                     colour=colour, ratio='%.1f' % ratio))
+
+    def check_embed_origins(self):
+        for origin in (self.booking_embed_origins or '').split():
+            if origin.rstrip('/') not in self.embed_origins():
+                raise ConfigurationError(gettext(
+                        'digitale_balie.msg_embed_origin_invalid',
+                        origin=origin))
+
+    def embed_origins(self):
+        "The website origins allowed to frame the booking pages."
+        origins = []
+        for origin in (self.booking_embed_origins or '').split():
+            origin = origin.rstrip('/')
+            if re.fullmatch(r'https://[a-z0-9.-]+(:\d+)?', origin):
+                origins.append(origin)
+        return origins
 
     def check_portal_logo(self):
         logo = self.portal_logo

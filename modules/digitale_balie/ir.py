@@ -11,4 +11,6 @@ class Cron(metaclass=PoolMeta):
         super().__setup__()
         cls.method.selection.extend([
                 ('balie.message|dispatch', "Send Due Messages"),
+                ('balie.booking.request|clean_up',
+                    "Delete Old Booking Requests"),
                 ])

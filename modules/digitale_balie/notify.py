@@ -63,6 +63,9 @@ class MessageStatus(ModelView):
     email = fields.Char("E-mail")
     mobile = fields.Char("Mobile Phone")
     status = fields.Text("Messages", readonly=True)
+    link = fields.Char("Link to Read Aloud", readonly=True,
+        states={'invisible': ~Eval('link')},
+        help="Read this link to the citizen if they want to write it down.")
 
 
 class CheckMessages(Wizard):

@@ -4,7 +4,7 @@ import datetime as dt
 
 from trytond.model import (
     Check, DeactivableMixin, ModelSQL, ModelView, Unique, fields)
-from trytond.pyson import Eval
+from trytond.pyson import Bool, Eval
 from trytond.transaction import Transaction
 
 CHANNELS = [
@@ -34,6 +34,13 @@ class Service(DeactivableMixin, ModelSQL, ModelView):
     channels = fields.MultiSelection(
         CHANNELS, "Channels", required=True,
         help="How this service can be given.")
+    online_booking = fields.Boolean("Bookable Online",
+        help="Citizens can book this service themselves on the "
+        "municipality's website (/boeken).")
+    online_channel = fields.Selection(CHANNELS, "Online Channel",
+        states={'invisible': ~Eval('online_booking'),
+            'required': Bool(Eval('online_booking'))},
+        help="How an appointment booked online is given.")
     employees = fields.Many2Many(
         'balie.service-company.employee', 'service', 'employee', "Clerks",
         domain=[('company', '=', Eval('company', -1))],
@@ -64,6 +71,10 @@ class Service(DeactivableMixin, ModelSQL, ModelView):
     @classmethod
     def default_buffer(cls):
         return dt.timedelta(0)
+
+    @classmethod
+    def default_online_channel(cls):
+        return 'video'
 
     @classmethod
     def default_channels(cls):

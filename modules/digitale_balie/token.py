@@ -26,6 +26,7 @@ PURPOSES = [
     ('card', "Booking card"),
     ('message', "Message"),
     ('preview', "Clerk preview"),
+    ('booking', "Online booking"),
     ]
 
 
@@ -221,3 +222,18 @@ class AccessToken(ModelSQL, ModelView):
     @ModelView.button
     def revoke_button(cls, tokens):
         cls.revoke(tokens)
+
+
+def server_secret():
+    """The server secret ([balie] secret): personal links of messages and
+    the forms of pages without a session are derived from it."""
+    from trytond import config
+
+    from .exceptions import MessageError
+    secret = config.get('balie', 'secret', default=None)
+    if not secret:
+        if Pool.test:
+            return 'test-secret'
+        from trytond.i18n import gettext
+        raise MessageError(gettext('digitale_balie.msg_secret_missing'))
+    return secret

@@ -7,9 +7,12 @@ it a `PortalRequest`: the database, the citizen's session (when there is
 one), the language, the CSRF check of every POST, the security headers of
 every answer, and a friendly page instead of a traceback when something
 goes wrong."""
+import hashlib
+import hmac
 import json
 import logging
 import os
+import time
 from functools import wraps
 
 from werkzeug.exceptions import HTTPException
@@ -24,6 +27,9 @@ from trytond.wsgi import app
 
 from .portal import (
     COOKIE, PORTAL_LANGUAGES, RateLimiter, check_csrf, csrf_token, render)
+
+# how long a form of a page without a session may be sent back
+FORM_TOKEN_AGE = 2 * 3600
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +80,7 @@ class PortalRequest:
         self.pool = pool
         self.session = session
         self.key = key
+        self.frame_ancestors = None
         Configuration = pool.get('balie.configuration')
         self.config = Configuration(1)
         if session is not None:
@@ -97,7 +104,13 @@ class PortalRequest:
 
     @property
     def csrf(self):
-        return csrf_token(self.key) if self.key else ''
+        if self.key:
+            return csrf_token(self.key)
+        return form_token()
+
+    def check_form_token(self, value):
+        "A form of a page without a session: signed by us, recently."
+        return check_form_token(value)
 
     @property
     def remote_addr(self):
@@ -108,7 +121,15 @@ class PortalRequest:
         return Transaction().set_context(language=self.language)
 
     def headers(self):
-        return self.pool.get('balie.portal').security_headers()
+        headers = self.pool.get('balie.portal').security_headers()
+        if self.frame_ancestors:
+            # the municipality's website may show this page in a frame
+            headers['Content-Security-Policy'] = headers[
+                'Content-Security-Policy'].replace(
+                "frame-ancestors 'none'",
+                'frame-ancestors ' + ' '.join(self.frame_ancestors))
+            headers.pop('X-Frame-Options', None)
+        return headers
 
     def secure(self, response):
         for name, value in self.headers().items():
@@ -145,6 +166,34 @@ class PortalRequest:
 
     def form(self):
         return self.request.form
+
+
+def _form_secret():
+    from .token import server_secret
+    return server_secret().encode('utf-8')
+
+
+def form_token(now=None):
+    """A stateless token for forms without a session (they may live in a
+    frame of the municipality's website, where cookies are not sent):
+    when it was made, signed with the server secret."""
+    stamp = str(int(now if now is not None else time.time()))
+    signature = hmac.new(_form_secret(), ('form:' + stamp).encode('ascii'),
+        hashlib.sha256).hexdigest()
+    return '%s.%s' % (stamp, signature)
+
+
+def check_form_token(value, now=None):
+    try:
+        stamp, signature = str(value or '').split('.', 1)
+        age = (now if now is not None else time.time()) - int(stamp)
+    except ValueError:
+        return False
+    if not 0 <= age <= FORM_TOKEN_AGE:
+        return False
+    expected = hmac.new(_form_secret(), ('form:' + stamp).encode('ascii'),
+        hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
 
 
 def _same_origin(request):
@@ -185,9 +234,11 @@ def portal_route(rule, methods=('GET',), session=True, readonly=None):
             if request.method == 'POST':
                 value = (request.form.get('csrf')
                     or request.headers.get('X-CSRF-Token'))
-                if (not _same_origin(request)
-                        or (record is not None
-                            and not check_csrf(key, value))):
+                if record is not None:
+                    valid = check_csrf(key, value)
+                else:
+                    valid = portal.check_form_token(value)
+                if not _same_origin(request) or not valid:
                     return portal.page('expired',
                         status=HTTPStatus.FORBIDDEN)
             with portal.context():
