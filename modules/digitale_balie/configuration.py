@@ -254,7 +254,10 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         origins = []
         for origin in (self.booking_embed_origins or '').split():
             origin = origin.rstrip('/')
-            if re.fullmatch(r'https://[a-z0-9.-]+(:\d+)?', origin):
+            # https, or a machine of the developer's own
+            if re.fullmatch(r'https://[a-z0-9.-]+(:\d+)?', origin) or (
+                    re.fullmatch(
+                        r'http://(localhost|127\.0\.0\.1)(:\d+)?', origin)):
                 origins.append(origin)
         return origins
 

@@ -269,6 +269,10 @@ def portal_route(rule, methods=('GET',), session=True, readonly=None):
             if response is None:
                 return plain_error(HTTPStatus.NOT_FOUND)
             return response
+        # with "Referrer-Policy: no-referrer" browsers send "Origin: null"
+        # on form posts; trytond refuses those unless the endpoint allows
+        # them: the CSRF token and Sec-Fetch-Site decide instead
+        view.allow_null_origin = True
         app.route(rule, methods=methods)(view)
         return func
     return decorator
