@@ -256,7 +256,8 @@ def portal_route(rule, methods=('GET',), session=True, readonly=None):
                 raise
             except (UserError, UserWarning) as exception:
                 return error_page(database_name, request,
-                    HTTPStatus.BAD_REQUEST, str(exception))
+                    HTTPStatus.BAD_REQUEST,
+                    getattr(exception, 'message', None) or str(exception))
             except backend.DatabaseOperationalError:
                 logger.warning("portal busy on %s", request.path,
                     exc_info=True)

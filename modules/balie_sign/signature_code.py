@@ -1,0 +1,186 @@
+# This file is part of Digitale Balie.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+"""One-time codes to sign: sent through the outbox as messages of kind
+"signature_code", whose code is derived from the server secret and the
+message's key as it leaves, so that the database never holds a usable
+code (a clerk reading the outbox cannot sign for the citizen)."""
+import datetime as dt
+import hashlib
+import hmac
+import re
+
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, ModelView, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.transaction import Transaction
+
+from digitale_balie.template import PLACEHOLDERS, placeholders, render
+
+CODE_CHANNELS = [
+    ('sms', "SMS"),
+    ('email', "E-mail"),
+    ]
+CODE_KIND = 'signature_code'
+CODE_DIGITS = 6
+# new codes one signature request may ask for
+MAX_CODES = 5
+MAX_CODE_VALIDITY = dt.timedelta(minutes=10)
+
+
+def derive_code(secret, key):
+    """The one-time code of a message, computed from the server secret
+    and the message's key: the database keeps no usable code, so that
+    reading the outbox does not let anybody sign for the citizen."""
+    digest = hmac.new(secret.encode('utf-8'),
+        ('signature-code:' + key).encode('utf-8'), hashlib.sha256).digest()
+    return str(int.from_bytes(digest, 'big') % 10 ** CODE_DIGITS).zfill(
+        CODE_DIGITS)
+
+
+def message_code(message):
+    "The code that this message carries."
+    from digitale_balie.exceptions import MessageError
+    secret = message.secret()
+    if not secret:
+        if Pool.test:
+            secret = 'test-secret'
+        else:
+            raise MessageError(gettext('digitale_balie.msg_secret_missing'))
+    return derive_code(secret, message.idempotency_key)
+
+
+def normalize_code(value):
+    "What the citizen typed, as digits only (spaces and dashes dropped)."
+    return re.sub(r'[\s.-]', '', value or '')[:20]
+
+
+def code_matches(message, value):
+    "Whether what the citizen typed is the code of this message."
+    typed = normalize_code(value).encode('utf-8')
+    return hmac.compare_digest(typed, message_code(message).encode('utf-8'))
+
+
+def mask(channel, recipient):
+    "A recipient the citizen recognises without showing it whole."
+    recipient = recipient or ''
+    if channel == 'sms':
+        digits = re.sub(r'\D', '', recipient)
+        return '•• •• •• %s' % digits[-2:] if len(digits) >= 4 else '••'
+    local, _, domain = recipient.partition('@')
+    return '%s•••@%s' % (local[:1], domain)
+
+
+class SignatureCode(ModelSQL, ModelView):
+    "Signing Code"
+    __name__ = 'balie.signature.code'
+
+    request = fields.Many2One('balie.signature.request',
+        "Signature Request", required=True, readonly=True,
+        ondelete='CASCADE')
+    company = fields.Function(fields.Many2One('company.company', "Company"),
+        'get_company', searcher='search_company')
+    message = fields.Many2One('balie.message', "Message", readonly=True,
+        ondelete='SET NULL')
+    channel = fields.Selection(CODE_CHANNELS, "Channel", required=True,
+        readonly=True)
+    recipient = fields.Char("Sent To", readonly=True)
+    expires_at = fields.DateTime("Expires At", required=True, readonly=True)
+    attempts = fields.Integer("Wrong Attempts", required=True,
+        readonly=True)
+    used_at = fields.DateTime("Used At", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(Index(t, (t.request, Index.Equality())))
+        cls._order = [('id', 'DESC')]
+
+    @classmethod
+    def default_attempts(cls):
+        return 0
+
+    channel_string = channel.translated('channel')
+
+    def get_company(self, name):
+        return self.request.company.id
+
+    @classmethod
+    def search_company(cls, name, clause):
+        return [('request.company',) + tuple(clause[1:])]
+
+
+class Message(metaclass=PoolMeta):
+    __name__ = 'balie.message'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        kind = (CODE_KIND, "Signing Code")
+        if kind not in cls.kind.selection:
+            cls.kind.selection.append(kind)
+
+    @classmethod
+    def _prepare(cls, ids):
+        """Put the one-time code into signing code messages as they leave:
+        it is derived from the server secret, never stored."""
+        from digitale_balie import channels
+        from digitale_balie.exceptions import MessageError
+        with Transaction().new_transaction(readonly=True):
+            code_ids = {m.id for m in cls.search([
+                        ('id', 'in', list(ids)),
+                        ('kind', '=', CODE_KIND),
+                        ])}
+        prepared = super()._prepare([i for i in ids if i not in code_ids])
+        if not code_ids:
+            return prepared
+        with Transaction().new_transaction(readonly=True):
+            for message in cls.browse(list(code_ids)):
+                try:
+                    # only in memory: the row keeps "${code}"
+                    message.body = render(message.body,
+                        {'code': message_code(message)})
+                    item = channels.prepare(message)
+                except (channels.PermanentError,
+                        channels.TemporaryError) as exception:
+                    item = exception
+                except MessageError as exception:
+                    item = channels.TemporaryError(str(exception))
+                prepared[message.id] = (
+                    message.attempts, message.send_by, item)
+        return prepared
+
+
+class MessageTemplate(metaclass=PoolMeta):
+    __name__ = 'balie.message.template'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        kind = (CODE_KIND, "Signing Code")
+        if kind not in cls.kind.selection:
+            cls.kind.selection.append(kind)
+
+    @classmethod
+    def check_placeholders(cls, templates, field_names=None):
+        "Signing code templates also know ${code}, and must use it."
+        from digitale_balie.exceptions import TemplateError
+        others = [t for t in templates if t.kind != CODE_KIND]
+        super().check_placeholders(others, field_names)
+        if field_names and not (field_names & {'subject', 'body'}):
+            return
+        for template in templates:
+            if template.kind != CODE_KIND:
+                continue
+            unknown = (placeholders(template.body)
+                | placeholders(template.subject)) - set(PLACEHOLDERS) \
+                - {'code'}
+            if unknown:
+                raise TemplateError(gettext(
+                        'digitale_balie.msg_template_placeholder',
+                        template=template.rec_name,
+                        names=', '.join('${%s}' % n for n in sorted(unknown))))
+            if 'code' not in placeholders(template.body):
+                raise TemplateError(gettext(
+                        'balie_sign.msg_signature_template_code',
+                        template=template.rec_name))
