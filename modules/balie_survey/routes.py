@@ -1,0 +1,204 @@
+# This file is part of Digitale Balie.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+"""The citizen's survey pages: the questions, yes or no, thank you, and the
+short link of the invitation by message (/e/<token>)."""
+import logging
+import os
+
+from genshi.core import Markup
+
+from trytond.i18n import gettext
+from trytond.pool import Pool
+from trytond.protocols.wrappers import HTTPStatus, abort
+from trytond.transaction import Transaction
+from trytond.wsgi import app
+
+from digitale_balie.portal import (
+    COOKIE, loader, session_max_age, text_function)
+from digitale_balie.web import (
+    FAILED_LINK_LIMITER, LINK_LIMITER, portal_route, static_file)
+
+from . import TEMPLATES
+from .response import clean_text
+from .survey import SMILEYS
+
+logger = logging.getLogger(__name__)
+
+STATIC = os.path.join(TEMPLATES, 'static')
+STATIC_TYPES = {
+    '.css': 'text/css; charset=utf-8',
+    '.js': 'text/javascript; charset=utf-8',
+    '.svg': 'image/svg+xml',
+    }
+
+
+@app.route('/balie/survey/static/<name>', methods={'GET'})
+def static(request, name):
+    extension = os.path.splitext(name)[1]
+    if (extension not in STATIC_TYPES or '/' in name or name.startswith('.')
+            or not os.path.isfile(os.path.join(STATIC, name))):
+        abort(HTTPStatus.NOT_FOUND)
+    return static_file(STATIC, name, STATIC_TYPES[extension])
+
+
+def render_fragment(name, **values):
+    "A piece of a page (for other pages) in the context's language."
+    pool = Pool()
+    Portal = pool.get('balie.portal')
+    Configuration = pool.get('balie.configuration')
+    config = Configuration(1)
+    language = Transaction().context.get('language') or 'nl'
+    variables = {
+        'phone': config.help_phone,
+        'municipality': config.municipality_name,
+        }
+    template = loader(Portal.template_directories()).load(name + '.html')
+    values.setdefault('csrf', '')
+    return Markup(template.generate(language=language,
+            _=text_function(variables), **values).render('html'))
+
+
+def questions_of(survey):
+    "The questions as the page shows them, in the context's language."
+    result = []
+    for question in survey.portal_questions():
+        options = []
+        if question.type == 'smiley':
+            options = [{'value': str(v), 'icon': 'smiley-%s.svg' % v,
+                    'label': gettext('balie_survey.msg_smiley_%s' % v)}
+                for v in reversed(SMILEYS)]
+        elif question.type == 'yes_no':
+            options = [
+                {'value': 'yes', 'label': gettext('balie_survey.msg_yes')},
+                {'value': 'no', 'label': gettext('balie_survey.msg_no')},
+                ]
+        elif question.type == 'choice':
+            options = [{'value': str(c.id), 'label': c.name}
+                for c in question.choices]
+        result.append({
+                'name': 'q%s' % question.id,
+                'text': question.text,
+                'type': question.type,
+                'options': options,
+                'record': question,
+                })
+    return result
+
+
+def read_answers(form, questions):
+    """The answers in a submitted form; values that are not offered are
+    ignored (as if not answered)."""
+    answers = []
+    for question in questions:
+        record = question['record']
+        raw = form.get(question['name'])
+        if raw is None:
+            continue
+        if record.type == 'smiley':
+            if raw in {str(v) for v in SMILEYS}:
+                answers.append({'question': record, 'value': int(raw)})
+        elif record.type == 'yes_no':
+            if raw in {'yes', 'no'}:
+                answers.append({'question': record,
+                        'value': 1 if raw == 'yes' else 0})
+        elif record.type == 'choice':
+            choices = {str(c.id): c.id for c in record.choices}
+            if raw in choices:
+                answers.append({'question': record,
+                        'choice': choices[raw]})
+        elif record.type == 'text':
+            if clean_text(raw):
+                answers.append({'question': record, 'text': raw})
+    return answers
+
+
+def current_invitation(portal):
+    Invitation = portal.pool.get('balie.survey.invitation')
+    return Invitation.for_appointment(portal.appointment)
+
+
+@portal_route('/balie/enquete', methods=['GET', 'POST'])
+def survey(portal):
+    "A few short questions after the call; voluntary and anonymous."
+    invitation = current_invitation(portal)
+    if invitation is None:
+        return portal.not_found()
+    if not invitation.answerable:
+        return portal.page('survey_done',
+            outcome='answered' if invitation.state == 'answered'
+            else 'closed')
+    survey = invitation.survey
+    questions = questions_of(survey)
+    error = None
+    form = {}
+    status = HTTPStatus.OK
+    if portal.request.method == 'POST':
+        form = portal.form()
+        answers = read_answers(form, questions)
+        if portal.preview:
+            error = gettext(
+                'digitale_balie.msg_portal_preview_nothing_saved')
+        elif not answers:
+            error = gettext('balie_survey.msg_survey_nothing')
+            status = HTTPStatus.UNPROCESSABLE_ENTITY
+        else:
+            Invitation = portal.pool.get('balie.survey.invitation')
+            Invitation.answer(invitation, answers)
+            return portal.redirect('/balie/enquete/klaar')
+    return portal.page('survey', status=status,
+        title=survey.name, intro=survey.intro or '',
+        questions=questions, form=form, error=error)
+
+
+@portal_route('/balie/enquete/nee', methods=['POST'])
+def decline(portal):
+    "No, thank you."
+    Invitation = portal.pool.get('balie.survey.invitation')
+    invitation = current_invitation(portal)
+    if invitation is None:
+        return portal.not_found()
+    if not portal.preview:
+        Invitation.decline(invitation)
+    return portal.redirect('/balie/enquete/klaar')
+
+
+@portal_route('/balie/enquete/klaar')
+def done(portal):
+    "Thank you, or: no problem."
+    invitation = current_invitation(portal)
+    if invitation is None:
+        return portal.not_found()
+    outcome = {
+        'answered': 'answered',
+        'declined': 'declined',
+        }.get(invitation.state, 'closed')
+    if portal.preview:
+        outcome = 'preview'
+    return portal.page('survey_done', outcome=outcome)
+
+
+@portal_route('/e/<token>', session=False, readonly=False)
+def survey_link(portal, token):
+    """The link of the invitation by message: a session for the survey and
+    a clean address, like /a/<token> for the personal page."""
+    pool = portal.pool
+    Token = pool.get('balie.access.token')
+    Session = pool.get('balie.portal.session')
+    Invitation = pool.get('balie.survey.invitation')
+    address = portal.remote_addr
+    wait = (FAILED_LINK_LIMITER.peek(address)
+        or LINK_LIMITER.hit(address))
+    if wait:
+        logger.warning("too many survey link look-ups from %s", address)
+        return portal.too_many(wait)
+    record = Token.use(token)
+    if record is None or record.purpose != 'survey':
+        FAILED_LINK_LIMITER.hit(address)
+        return portal.not_found()
+    Invitation.opened(record)
+    key = Session.open(record)
+    response = portal.redirect('/balie/enquete')
+    response.set_cookie(COOKIE, key, max_age=session_max_age(record),
+        path='/', secure=True, httponly=True, samesite='Lax')
+    return response
+
