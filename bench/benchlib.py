@@ -221,9 +221,9 @@ def drop_database(uri, name):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
-def create_database(uri, name, lang='en'):
+def create_database(uri, name, lang='en', modules=('digitale_balie',)):
     """Create the database from template0 with btree_gist and activate
-    digitale_balie, like trytond.tests.test_tryton.activate_module."""
+    the modules, like trytond.tests.test_tryton.activate_module."""
     from sql import Table
     from trytond import backend
     from trytond.pool import Pool
@@ -252,8 +252,7 @@ def create_database(uri, name, lang='en'):
     with Transaction().start(name, 0) as transaction:
         Module = pool.get('ir.module')
         Module.update_list()
-        modules = Module.search([('name', '=', 'digitale_balie')])
-        Module.activate(modules)
+        Module.activate(Module.search([('name', 'in', list(modules))]))
         transaction.commit()
         ActivateUpgrade = pool.get(
             'ir.module.activate_upgrade', type='wizard')
@@ -262,6 +261,15 @@ def create_database(uri, name, lang='en'):
         ActivateUpgrade(instance_id).transition_upgrade()
         ActivateUpgrade.delete(instance_id)
         transaction.commit()
+
+
+def wait_until(moment, step=0.01):
+    "Sleep until time.monotonic() (system-wide on Linux) reaches moment."
+    while True:
+        left = moment - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, step))
 
 
 def slot_grid(days, employees):

@@ -161,15 +161,6 @@ class Worker:
             context=self.context, commit=True, stats=self.stats)
 
 
-def wait_until(moment):
-    "Sleep until time.monotonic() (system-wide on Linux) reaches moment."
-    while True:
-        left = moment - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.01))
-
-
 def _classify(exception):
     from digitale_balie.exceptions import SlotTakenError, SlotUnavailableError
     if isinstance(exception, SlotTakenError):
@@ -201,7 +192,7 @@ def throughput_worker(cfg, index, ready, go, start_at, results):
         return
     ready.wait()
     go.wait()
-    wait_until(start_at.value)
+    benchlib.wait_until(start_at.value)
     deadline = start_at.value + cfg['duration']
     latencies, outcomes, errors = [], collections.Counter(), {}
     ok_in_time = 0
@@ -252,7 +243,7 @@ def contention_worker(cfg, index, ready, go, start_at, tasks, results):
     ready.wait()
     go.wait()
     release = start_at.value
-    wait_until(release)
+    benchlib.wait_until(release)
     cpu_started = time.process_time()
     while True:
         task = tasks.get()
@@ -427,7 +418,7 @@ def release(go, start_at, delay=0.2):
     "Let the processes go at the same moment, delay seconds from now."
     start_at.value = time.monotonic() + delay
     go.set()
-    wait_until(start_at.value)
+    benchlib.wait_until(start_at.value)
     return start_at.value
 
 

@@ -451,7 +451,7 @@ def worker_main(cfg, index, ready, go, start_at, results, finish):
         return
     ready.wait()
     go.wait()
-    _wait_until(start_at.value)
+    benchlib.wait_until(start_at.value)
     sent, loops, errors, first_error = 0, 0, 0, None
     cpu_started = time.process_time()
     if profiler:
@@ -496,14 +496,6 @@ def worker_main(cfg, index, ready, go, start_at, results, finish):
     # keep the PostgreSQL connections until the main process has read the
     # CPU time of their backends
     finish.wait(timeout=120)
-
-
-def _wait_until(moment):
-    while True:
-        left = moment - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.01))
 
 
 # -- PROTOTYPES ----------------------------------------------------------------
@@ -559,7 +551,7 @@ def run(args, meta, ids, sink):
     sink.reset()
     start_at.value = time.monotonic() + 0.2
     go.set()
-    _wait_until(start_at.value)
+    benchlib.wait_until(start_at.value)
     cpu_before = benchlib.cpu_sample()
     backends_before = backend_ticks(args)
     main_cpu = time.process_time()

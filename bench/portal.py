@@ -140,15 +140,6 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def wait_until(moment):
-    "Sleep until time.monotonic() (system-wide on Linux) reaches moment."
-    while True:
-        left = moment - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.05))
-
-
 def stats_ms(values):
     "p50/p95/p99/max/mean of a non-empty list of milliseconds."
     return {
@@ -695,14 +686,14 @@ def run(args, label, app, count, cookies, links=None, profile=False,
         loader = mp.Process(target=loader_main, args=(cfg, results),
             daemon=True)
         loader.start()
-        wait_until(t_start - 0.3)
+        benchlib.wait_until(t_start - 0.3)
         pg_pids = backend_pids(args)
-        wait_until(t_start)
+        benchlib.wait_until(t_start)
         cpu_before = benchlib.cpu_sample()
         steal_before = steal_ticks()
         ticks_before = {pid: proc_ticks(pid)
             for pid in servers.pids + [loader.pid] + pg_pids}
-        wait_until(t_end)
+        benchlib.wait_until(t_end)
         cpu_after = benchlib.cpu_sample()
         steal_after = steal_ticks()
         ticks_after = {pid: proc_ticks(pid)

@@ -90,44 +90,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def create_database(uri, name):
-    "From template0, with balie_survey activated (as activate_module)."
-    from sql import Table
-    from trytond import backend
-    from trytond.pool import Pool
-    from trytond.transaction import Transaction
-
-    with benchlib._admin_connection(uri) as conn:
-        conn.execute(
-            f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
-    with benchlib._admin_connection(uri, name) as conn:
-        conn.execute('CREATE EXTENSION IF NOT EXISTS btree_gist')
-    database = backend.Database(name)
-    connection = database.get_connection()
-    try:
-        with connection.cursor() as cursor:
-            database.init()
-            table = Table('ir_configuration')
-            cursor.execute(*table.insert([table.language], [['en']]))
-        connection.commit()
-    finally:
-        database.put_connection(connection)
-    pool = Pool(name)
-    pool.init(update=['res', 'ir'], lang=['en'])
-    with Transaction().start(name, 0) as transaction:
-        Module = pool.get('ir.module')
-        Module.update_list()
-        Module.activate(Module.search([('name', '=', 'balie_survey')]))
-        transaction.commit()
-        ActivateUpgrade = pool.get(
-            'ir.module.activate_upgrade', type='wizard')
-        instance_id, _, _ = ActivateUpgrade.create()
-        transaction.commit()
-        ActivateUpgrade(instance_id).transition_upgrade()
-        ActivateUpgrade.delete(instance_id)
-        transaction.commit()
-
-
 def setup(transaction, args):
     "The company and the services, through the ORM."
     from trytond.pool import Pool
@@ -446,7 +408,8 @@ def main(argv=None):
         if benchlib.database_exists(args.uri, args.database):
             benchlib.drop_database(args.uri, args.database)
         started = time.monotonic()
-        create_database(args.uri, args.database)
+        benchlib.create_database(args.uri, args.database,
+            modules=['balie_survey'])
         created = True
         print(f"database created and balie_survey activated in "
             f"{time.monotonic() - started:.1f} s")

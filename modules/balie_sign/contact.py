@@ -267,12 +267,6 @@ class Dossier(metaclass=PoolMeta):
     contact_proposals = fields.One2Many('balie.contact.proposal', 'dossier',
         "Contact Details Proposed", readonly=True)
 
-    @classmethod
-    def copy(cls, dossiers, default=None):
-        default = default.copy() if default is not None else {}
-        default.setdefault('contact_proposals', None)
-        return super().copy(dossiers, default=default)
-
 
 class Portal(metaclass=PoolMeta):
     __name__ = 'balie.portal'

@@ -15,6 +15,7 @@ from trytond.pyson import Bool, Eval
 from trytond.transaction import Transaction, without_check_access
 
 from digitale_balie import clock
+from digitale_balie.model import company_through
 
 from . import document_check
 from .document_check import FORMATS, Refused
@@ -37,16 +38,13 @@ class DocumentRefused(DocumentError):
         self.reason = reason
 
 
-class Document(ModelSQL, ModelView):
+class Document(company_through('dossier'), ModelSQL, ModelView):
     "Document"
     __name__ = 'balie.document'
 
     dossier = fields.Many2One('balie.dossier', "Dossier", required=True,
         ondelete='CASCADE',
         states={'readonly': Eval('id', -1) >= 0})
-    company = fields.Function(
-        fields.Many2One('company.company', "Company"),
-        'get_company', searcher='search_company')
     party = fields.Function(
         fields.Many2One('party.party', "Citizen",
             context={'company': Eval('company', -1)}, depends={'company'}),
@@ -130,13 +128,6 @@ class Document(ModelSQL, ModelView):
     def on_change_type(self):
         if self.type and not self.retention:
             self.retention = self.type.retention
-
-    def get_company(self, name):
-        return self.dossier.company.id
-
-    @classmethod
-    def search_company(cls, name, clause):
-        return [('dossier.company',) + tuple(clause[1:])]
 
     def get_party(self, name):
         return self.dossier.party.id
@@ -428,23 +419,6 @@ class Dossier(metaclass=PoolMeta):
     documents = fields.One2Many('balie.document', 'dossier', "Documents",
         help="Documents the citizen sent, the clerk shared or the "
         "application generated.")
-
-    @classmethod
-    def copy(cls, dossiers, default=None):
-        default = default.copy() if default is not None else {}
-        default.setdefault('documents', None)
-        return super().copy(dossiers, default=default)
-
-
-class DossierEvent(metaclass=PoolMeta):
-    __name__ = 'balie.dossier.event'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        kind = ('document', "Document")
-        if kind not in cls.kind.selection:
-            cls.kind.selection.append(kind)
 
 
 class Portal(metaclass=PoolMeta):

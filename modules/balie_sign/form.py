@@ -15,6 +15,7 @@ from trytond.report import Report
 from trytond.transaction import Transaction
 
 from digitale_balie import clock
+from digitale_balie.model import company_through
 
 from .form_definition import AnswerError, FormError
 
@@ -37,16 +38,14 @@ def comparable(answers):
         if v is not None and v != [] and v != ()}
 
 
-class Form(ChatMixin, Workflow, ModelSQL, ModelView):
+class Form(company_through('dossier'), ChatMixin, Workflow, ModelSQL,
+        ModelView):
     "Application Form"
     __name__ = 'balie.form'
 
     dossier = fields.Many2One('balie.dossier', "Dossier", required=True,
         ondelete='CASCADE',
         states={'readonly': Eval('id', -1) >= 0})
-    company = fields.Function(
-        fields.Many2One('company.company', "Company"),
-        'get_company', searcher='search_company')
     party = fields.Function(
         fields.Many2One('party.party', "Citizen",
             context={'company': Eval('company', -1)}, depends={'company'}),
@@ -121,13 +120,6 @@ class Form(ChatMixin, Workflow, ModelSQL, ModelView):
         if self.definition:
             self.answers = self.initial_answers(
                 self.definition, self.dossier and self.dossier.party)
-
-    def get_company(self, name):
-        return self.dossier.company.id
-
-    @classmethod
-    def search_company(cls, name, clause):
-        return [('dossier.company',) + tuple(clause[1:])]
 
     def get_party(self, name):
         return self.dossier.party.id
@@ -449,23 +441,6 @@ class Dossier(metaclass=PoolMeta):
     __name__ = 'balie.dossier'
 
     forms = fields.One2Many('balie.form', 'dossier', "Application Forms")
-
-    @classmethod
-    def copy(cls, dossiers, default=None):
-        default = default.copy() if default is not None else {}
-        default.setdefault('forms', None)
-        return super().copy(dossiers, default=default)
-
-
-class DossierEvent(metaclass=PoolMeta):
-    __name__ = 'balie.dossier.event'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        kind = ('form', "Application form")
-        if kind not in cls.kind.selection:
-            cls.kind.selection.append(kind)
 
 
 class Portal(metaclass=PoolMeta):

@@ -485,27 +485,6 @@ class Dossier(metaclass=PoolMeta):
     def verify_identity(cls, dossiers):
         pass
 
-    @classmethod
-    def copy(cls, dossiers, default=None):
-        default = default.copy() if default is not None else {}
-        default.setdefault('identity_checks', None)
-        return super().copy(dossiers, default=default)
-
-
-class DossierEvent(metaclass=PoolMeta):
-    __name__ = 'balie.dossier.event'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        for kind in [
-                ('identity', "Identity check"),
-                ('contact', "Contact details"),
-                ('decision', "Decision"),
-                ]:
-            if kind not in cls.kind.selection:
-                cls.kind.selection.append(kind)
-
 
 class Portal(metaclass=PoolMeta):
     __name__ = 'balie.portal'
@@ -557,4 +536,3 @@ class Portal(metaclass=PoolMeta):
 def identity_open(appointment):
     "The citizen shows who they are while the call goes on."
     return appointment.state == 'in_progress'
-

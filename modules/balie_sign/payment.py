@@ -28,6 +28,7 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from digitale_balie import clock
+from digitale_balie.model import company_through
 
 from . import mollie
 
@@ -565,14 +566,12 @@ class Payment(Workflow, ModelSQL, ModelView):
         return True
 
 
-class PaymentOnline(ModelSQL, ModelView):
+class PaymentOnline(company_through('payment'), ModelSQL, ModelView):
     "Online Payment"
     __name__ = 'balie.payment.online'
 
     payment = fields.Many2One('balie.payment', "Payment", required=True,
         readonly=True, ondelete='CASCADE')
-    company = fields.Function(fields.Many2One('company.company', "Company"),
-        'get_company', searcher='search_company')
     provider = fields.Selection(PROVIDERS, "Provider", required=True,
         readonly=True)
     provider_id = fields.Char("Provider ID", required=True, readonly=True)
@@ -599,13 +598,6 @@ class PaymentOnline(ModelSQL, ModelView):
     def default_created_at(cls):
         return clock.now()
 
-    def get_company(self, name):
-        return self.payment.company.id
-
-    @classmethod
-    def search_company(cls, name, clause):
-        return [('payment.company',) + tuple(clause[1:])]
-
 
 class Dossier(metaclass=PoolMeta):
     __name__ = 'balie.dossier'
@@ -627,22 +619,6 @@ class Dossier(metaclass=PoolMeta):
     @ModelView.button_action('balie_sign.wizard_payment_request')
     def request_payment(cls, dossiers):
         pass
-
-    @classmethod
-    def copy(cls, dossiers, default=None):
-        default = default.copy() if default is not None else {}
-        default.setdefault('payments', None)
-        return super().copy(dossiers, default=default)
-
-
-class DossierEvent(metaclass=PoolMeta):
-    __name__ = 'balie.dossier.event'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        if ('payment', "Payment") not in cls.kind.selection:
-            cls.kind.selection.append(('payment', "Payment"))
 
 
 def portal_payments(session):
@@ -692,4 +668,3 @@ class Portal(metaclass=PoolMeta):
                     'kind': 'primary', 'sequence': 3,
                     })
         return actions
-

@@ -1,21 +1,14 @@
 # This file is part of Digitale Balie.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 "The citizen checks and corrects their contact details during the call."
+
 from trytond.protocols.wrappers import HTTPStatus
-from trytond.wsgi import app
 
-from digitale_balie.web import portal_route, static_file
+from digitale_balie.web import portal_route
 
-from . import TEMPLATES
 from .contact import (
     FIELDS, contact_open, current_details, validate_details)
 from .routes_identity import allow_null_origin
-
-
-@app.route('/balie/gegevens/stijl.css', methods={'GET'})
-def contact_style(request):
-    "The form styles of the formal acts' pages."
-    return static_file(TEMPLATES, 'contact.css', 'text/css; charset=utf-8')
 
 
 def contact_page(portal, values, errors=None, status=HTTPStatus.OK,

@@ -18,29 +18,18 @@ from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from digitale_balie.web import (
-    get_pool, portal_database, portal_route, static_file)
+    get_pool, portal_database, portal_route, static_route)
 
 from . import TEMPLATES
 from .document_check import FORMATS
 
 logger = logging.getLogger(__name__)
 
-STATIC = os.path.join(TEMPLATES, 'static')
+static_route('/balie/sign/static', os.path.join(TEMPLATES, 'static'))
 KEY = re.compile(r'[A-Za-z0-9_-]{16,64}')
 UPLOAD_PATH = '/balie/documenten'
 # what the address of the page says went wrong before the body was read
 TOO_BIG = 'te-groot'
-
-
-@app.route('/balie/documenten/documenten.js', methods={'GET'})
-def script(request):
-    return static_file(STATIC, 'document.js',
-        'text/javascript; charset=utf-8')
-
-
-@app.route('/balie/documenten/stijl.css', methods={'GET'})
-def style(request):
-    return static_file(STATIC, 'document.css', 'text/css; charset=utf-8')
 
 
 # -- the size of the body, before it is read ---------------------------------

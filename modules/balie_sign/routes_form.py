@@ -9,27 +9,18 @@ hidden twin with the value the page showed, so a clerk's change in the
 meantime is never overwritten with an old value.  A wrong answer is shown
 again as typed, with what is wrong in plain language; the right ones are
 saved."""
-import os
 
 from trytond import config as tconfig
 from trytond.i18n import gettext
 from trytond.protocols.wrappers import HTTPStatus
-from trytond.wsgi import app
 
-from digitale_balie.web import portal_route, static_file
+from digitale_balie.web import portal_route
 
-from . import TEMPLATES
 from .form_definition import AnswerError
 from .routes_document import UPLOAD_PATH, portal_dossier
 
-STATIC = os.path.join(TEMPLATES, 'static')
 FORM_PATH = '/balie/formulier'
 MAX_JSON = 64 * 1024
-
-
-@app.route('/balie/formulier/formulier.js', methods={'GET'})
-def script(request):
-    return static_file(STATIC, 'form.js', 'text/javascript; charset=utf-8')
 
 
 def portal_form(portal):

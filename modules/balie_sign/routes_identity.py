@@ -71,7 +71,7 @@ def identity_start(portal):
         _, url = IdentityCheck.start_oidc(appointment, portal.language)
     except IdentityError as exception:
         return identity_page(portal, status=HTTPStatus.SERVICE_UNAVAILABLE,
-            error=str(exception))
+            error=exception.message)
     return portal.redirect(url)
 
 

@@ -4,7 +4,6 @@
 structured communication, printable, or online through the provider; and
 the provider's webhook."""
 import logging
-import os
 import re
 
 from trytond.i18n import gettext
@@ -13,9 +12,9 @@ from trytond.protocols.wrappers import (
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from digitale_balie.web import portal_route, static_file
+from digitale_balie.web import portal_route
 
-from . import TEMPLATES, mollie
+from . import mollie
 from .payment import PaymentError, portal_payments
 
 logger = logging.getLogger(__name__)
@@ -31,12 +30,6 @@ RETURN_MESSAGES = {
     'expired': ('error', 'balie_sign.msg_payment_return_failed'),
     'failed': ('error', 'balie_sign.msg_payment_return_failed'),
     }
-
-
-@app.route('/balie/betalen/stijl.css', methods={'GET'})
-def payment_style(request):
-    return static_file(os.path.join(TEMPLATES, 'static'), 'payment.css',
-        'text/css; charset=utf-8')
 
 
 def own_payment(portal, reference):

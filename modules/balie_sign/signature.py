@@ -25,6 +25,7 @@ from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from digitale_balie import clock
+from digitale_balie.model import company_through
 from digitale_balie.slots import TIMEZONE, to_local
 
 from . import pades
@@ -651,15 +652,13 @@ class SignatureRequest(Workflow, ModelSQL, ModelView):
                 ], order=[('id', 'ASC')])
 
 
-class SignatureEvent(ModelSQL, ModelView):
+class SignatureEvent(company_through('request'), ModelSQL, ModelView):
     "Signature Event"
     __name__ = 'balie.signature.event'
 
     request = fields.Many2One('balie.signature.request',
         "Signature Request", required=True, readonly=True,
         ondelete='CASCADE')
-    company = fields.Function(fields.Many2One('company.company', "Company"),
-        'get_company', searcher='search_company')
     date = fields.DateTime("Date", required=True, readonly=True)
     kind = fields.Selection(EVENTS, "Event", required=True, readonly=True)
     detail = fields.Text("Detail", readonly=True)
@@ -677,13 +676,6 @@ class SignatureEvent(ModelSQL, ModelView):
         return clock.now()
 
     kind_string = kind.translated('kind')
-
-    def get_company(self, name):
-        return self.request.company.id
-
-    @classmethod
-    def search_company(cls, name, clause):
-        return [('request.company',) + tuple(clause[1:])]
 
 
 class RequestSignatureStart(ModelView):
@@ -766,23 +758,6 @@ class Dossier(metaclass=PoolMeta):
     @ModelView.button_action('balie_sign.wizard_signature_request')
     def request_signature(cls, dossiers):
         pass
-
-    @classmethod
-    def copy(cls, dossiers, default=None):
-        default = default.copy() if default is not None else {}
-        default.setdefault('signature_requests', None)
-        return super().copy(dossiers, default=default)
-
-
-class DossierEvent(metaclass=PoolMeta):
-    __name__ = 'balie.dossier.event'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        kind = ('signature', "Signature")
-        if kind not in cls.kind.selection:
-            cls.kind.selection.append(kind)
 
 
 class Portal(metaclass=PoolMeta):

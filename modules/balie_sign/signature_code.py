@@ -14,6 +14,7 @@ from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
 
+from digitale_balie.model import company_through
 from digitale_balie.template import PLACEHOLDERS, placeholders, render
 
 CODE_CHANNELS = [
@@ -70,15 +71,13 @@ def mask(channel, recipient):
     return '%s•••@%s' % (local[:1], domain)
 
 
-class SignatureCode(ModelSQL, ModelView):
+class SignatureCode(company_through('request'), ModelSQL, ModelView):
     "Signing Code"
     __name__ = 'balie.signature.code'
 
     request = fields.Many2One('balie.signature.request',
         "Signature Request", required=True, readonly=True,
         ondelete='CASCADE')
-    company = fields.Function(fields.Many2One('company.company', "Company"),
-        'get_company', searcher='search_company')
     message = fields.Many2One('balie.message', "Message", readonly=True,
         ondelete='SET NULL')
     channel = fields.Selection(CODE_CHANNELS, "Channel", required=True,
@@ -101,13 +100,6 @@ class SignatureCode(ModelSQL, ModelView):
         return 0
 
     channel_string = channel.translated('channel')
-
-    def get_company(self, name):
-        return self.request.company.id
-
-    @classmethod
-    def search_company(cls, name, clause):
-        return [('request.company',) + tuple(clause[1:])]
 
 
 class Message(metaclass=PoolMeta):

@@ -9,14 +9,13 @@ from genshi.core import Markup
 
 from trytond.i18n import gettext
 from trytond.pool import Pool
-from trytond.protocols.wrappers import HTTPStatus, abort
+from trytond.protocols.wrappers import HTTPStatus
 from trytond.transaction import Transaction
-from trytond.wsgi import app
 
 from digitale_balie.portal import (
     COOKIE, loader, session_max_age, text_function)
 from digitale_balie.web import (
-    FAILED_LINK_LIMITER, LINK_LIMITER, portal_route, static_file)
+    FAILED_LINK_LIMITER, LINK_LIMITER, portal_route, static_route)
 
 from . import TEMPLATES
 from .response import clean_text
@@ -25,20 +24,7 @@ from .survey import SMILEYS
 logger = logging.getLogger(__name__)
 
 STATIC = os.path.join(TEMPLATES, 'static')
-STATIC_TYPES = {
-    '.css': 'text/css; charset=utf-8',
-    '.js': 'text/javascript; charset=utf-8',
-    '.svg': 'image/svg+xml',
-    }
-
-
-@app.route('/balie/survey/static/<name>', methods={'GET'})
-def static(request, name):
-    extension = os.path.splitext(name)[1]
-    if (extension not in STATIC_TYPES or '/' in name or name.startswith('.')
-            or not os.path.isfile(os.path.join(STATIC, name))):
-        abort(HTTPStatus.NOT_FOUND)
-    return static_file(STATIC, name, STATIC_TYPES[extension])
+static_route('/balie/survey/static', STATIC)
 
 
 def render_fragment(name, **values):

@@ -5,22 +5,16 @@ import os
 
 from trytond import config as tconfig
 from trytond.i18n import gettext
-from trytond.protocols.wrappers import HTTPStatus, abort
-from trytond.wsgi import app
+from trytond.protocols.wrappers import HTTPStatus
 
 from digitale_balie import clock
-from digitale_balie.web import portal_route, static_file
+from digitale_balie.web import portal_route, static_route
 
 from . import TEMPLATES, jitsi
 from .video import PROBLEMS, browser_name
 
 STATIC = os.path.join(TEMPLATES, 'static')
-STATIC_TYPES = {
-    '.css': 'text/css; charset=utf-8',
-    '.js': 'text/javascript; charset=utf-8',
-    '.wav': 'audio/wav',
-    '.svg': 'image/svg+xml',
-    }
+static_route('/balie/video/static', STATIC)
 MAX_JSON = 4096
 
 
@@ -29,15 +23,6 @@ def video_appointment(portal):
     if appointment.channel != 'video':
         return None
     return appointment
-
-
-@app.route('/balie/video/static/<name>', methods={'GET'})
-def static(request, name):
-    extension = os.path.splitext(name)[1]
-    if (extension not in STATIC_TYPES or '/' in name or name.startswith('.')
-            or not os.path.isfile(os.path.join(STATIC, name))):
-        abort(HTTPStatus.NOT_FOUND)
-    return static_file(STATIC, name, STATIC_TYPES[extension])
 
 
 @portal_route('/balie/test', methods=['GET', 'POST'])
@@ -85,8 +70,7 @@ def read_json(portal):
 
 
 def values_of(portal):
-    from digitale_balie.portal import appointment_values
-    values = appointment_values(portal.token)
+    values = portal.appointment_values()
     values['start_iso'] = portal.appointment.start.isoformat() + 'Z'
     return values
 

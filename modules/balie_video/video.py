@@ -16,6 +16,7 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from digitale_balie import clock
+from digitale_balie.model import company_through
 
 from . import jitsi
 from .exceptions import VideoError
@@ -102,15 +103,13 @@ class Configuration(metaclass=PoolMeta):
             raise VideoError(gettext('balie_video.msg_jitsi_not_configured'))
 
 
-class VideoRoom(Workflow, ModelSQL, ModelView):
+class VideoRoom(company_through('appointment'), Workflow, ModelSQL,
+        ModelView):
     "Video Room"
     __name__ = 'balie.video.room'
 
     appointment = fields.Many2One('balie.appointment', "Appointment",
         required=True, readonly=True, ondelete='CASCADE')
-    company = fields.Function(
-        fields.Many2One('company.company', "Company"),
-        'get_company', searcher='search_company')
     name = fields.Char("Room", required=True, readonly=True, strip=False)
     state = fields.Selection(ROOM_STATES, "State", required=True,
         readonly=True, sort=False)
@@ -149,13 +148,6 @@ class VideoRoom(Workflow, ModelSQL, ModelView):
 
     def get_rec_name(self, name):
         return self.appointment.rec_name
-
-    def get_company(self, name):
-        return self.appointment.company.id
-
-    @classmethod
-    def search_company(cls, name, clause):
-        return [('appointment.company',) + tuple(clause[1:])]
 
     @classmethod
     def for_appointment(cls, appointment):
@@ -226,8 +218,8 @@ class VideoRoom(Workflow, ModelSQL, ModelView):
             if room.opened_at:
                 Dossier.add_event(room.appointment.dossier, 'call',
                     gettext('balie_video.msg_event_call_summary',
-                        duration=_minutes(room.duration),
-                        waiting=_minutes(room.waiting_time)),
+                        duration=in_minutes(room.duration),
+                        waiting=in_minutes(room.waiting_time)),
                     appointment=room.appointment)
         cls.delete(rooms)
         Presence.delete(Presence.search([
@@ -326,15 +318,12 @@ class Presence(ModelSQL):
         return clock.now() - timeout
 
 
-class DeviceCheck(ModelSQL, ModelView):
+class DeviceCheck(company_through('appointment'), ModelSQL, ModelView):
     "Device Check"
     __name__ = 'balie.video.device_check'
 
     appointment = fields.Many2One('balie.appointment', "Appointment",
         required=True, readonly=True, ondelete='CASCADE')
-    company = fields.Function(
-        fields.Many2One('company.company', "Company"),
-        'get_company', searcher='search_company')
     checked_at = fields.DateTime("Checked At", required=True, readonly=True)
     result = fields.Selection([
             ('passed', "Passed"),
@@ -352,13 +341,6 @@ class DeviceCheck(ModelSQL, ModelView):
         cls._order = [('checked_at', 'DESC'), ('id', 'DESC')]
         t = cls.__table__()
         cls._sql_indexes.add(Index(t, (t.appointment, Index.Equality())))
-
-    def get_company(self, name):
-        return self.appointment.company.id
-
-    @classmethod
-    def search_company(cls, name, clause):
-        return [('appointment.company',) + tuple(clause[1:])]
 
 
 PROBLEMS = {'denied', 'no_device', 'in_use', 'insecure', 'unsupported',
@@ -710,7 +692,7 @@ class Cron(metaclass=PoolMeta):
             ('balie.video.room|clean_up', "Delete Old Call Data"))
 
 
-def _minutes(value):
+def in_minutes(value):
     if not value:
         return '0'
     return str(int(round(value.total_seconds() / 60)))

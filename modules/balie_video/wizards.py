@@ -10,10 +10,10 @@ from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from digitale_balie import clock
 from digitale_balie import slots as engine
-from digitale_balie.booking import parse_slot_key
+from digitale_balie.booking import parse_slot_key, stored, visited
 from digitale_balie.exceptions import SlotUnavailableError
 
-from .video import OUTCOMES
+from .video import OUTCOMES, in_minutes
 
 
 class EndCallStart(ModelView):
@@ -65,8 +65,8 @@ class EndCall(Wizard):
         room = Room(room.id)
         Dossier.add_event(appointment.dossier, 'call',
             gettext('balie_video.msg_event_call_ended',
-                duration=_minutes(room.duration),
-                waiting=_minutes(room.waiting_time),
+                duration=in_minutes(room.duration),
+                waiting=in_minutes(room.waiting_time),
                 next_steps=self.start.next_steps),
             appointment=appointment)
         channels = appointment.electronic_channels()
@@ -78,31 +78,37 @@ class EndCall(Wizard):
         return 'end'
 
     def default_slot(self, fields):
-        appointment = self.record
-        return {
-            'company': appointment.company.id,
-            'service': appointment.service.id,
-            'channel': appointment.channel,
-            'employee': appointment.employee.id,
-            'date': engine.to_local(clock.now()).date(),
-            }
+        return slot_defaults(self.record, self.slot, fields)
 
     def transition_book(self):
-        if not self.slot.slot:
-            return 'slot'
-        try:
-            book_follow_up(self.record, self.slot)
-        except SlotUnavailableError:
-            return 'slot'
-        return 'end'
+        if book_follow_up(self.record, self.slot):
+            return 'end'
+        return 'slot'
+
+
+def slot_defaults(appointment, view, fields):
+    """The slot step: what the clerk chose already (and why it could not be
+    booked), else the same service, channel and clerk from today."""
+    if visited(view, 'date'):
+        return stored(view, fields)
+    return {
+        'company': appointment.company.id,
+        'service': appointment.service.id,
+        'channel': appointment.channel,
+        'employee': appointment.employee.id,
+        'date': engine.to_local(clock.now()).date(),
+        }
 
 
 def book_follow_up(appointment, choice):
-    "Book the chosen slot as a follow-up in the same dossier."
+    """Book the chosen slot as a follow-up in the same dossier; False when
+    there is no slot or it was just taken (the step then says why)."""
     Appointment = Pool().get('balie.appointment')
+    if not choice.slot:
+        return False
     start, employee = parse_slot_key(choice.slot)
     try:
-        return Appointment._book({
+        Appointment._book({
                 'party': appointment.party.id,
                 'service': choice.service.id,
                 'start': start,
@@ -118,8 +124,9 @@ def book_follow_up(appointment, choice):
                 })
     except SlotUnavailableError as exception:
         choice.slot = None
-        choice.warning = str(exception)
-        raise
+        choice.warning = exception.message
+        return False
+    return True
 
 
 class FollowUp(Wizard):
@@ -133,16 +140,12 @@ class FollowUp(Wizard):
     book = StateTransition()
 
     def default_start(self, fields):
-        return EndCall.default_slot(self, fields)
+        return slot_defaults(self.record, self.start, fields)
 
     def transition_book(self):
-        if not self.start.slot:
-            return 'start'
-        try:
-            book_follow_up(self.record, self.start)
-        except SlotUnavailableError:
-            return 'start'
-        return 'end'
+        if book_follow_up(self.record, self.start):
+            return 'end'
+        return 'start'
 
 
 class LogCallStart(ModelView):
@@ -216,7 +219,7 @@ class LogCall(Wizard):
         return 'end'
 
     def default_slot(self, fields):
-        return EndCall.default_slot(self, fields)
+        return slot_defaults(self.record, self.slot, fields)
 
     def transition_move(self):
         Appointment = Pool().get('balie.appointment')
@@ -227,13 +230,7 @@ class LogCall(Wizard):
             Appointment.reschedule(self.record, start, employee)
         except SlotUnavailableError as exception:
             self.slot.slot = None
-            self.slot.warning = str(exception)
+            self.slot.warning = exception.message
             return 'slot'
         Appointment.write([self.record], {'call_outcome': None})
         return 'end'
-
-
-def _minutes(value):
-    if not value:
-        return '0'
-    return str(int(round(value.total_seconds() / 60)))

@@ -326,7 +326,6 @@ class Appointment(Workflow, ModelSQL, ModelView):
     def create(cls, vlist):
         pool = Pool()
         Configuration = pool.get('balie.configuration')
-        transaction = Transaction()
         vlist = [v.copy() for v in vlist]
         # concurrent bookings of one clerk queue here instead of
         # deadlocking inside the check of the overlap constraint

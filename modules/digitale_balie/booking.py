@@ -180,6 +180,17 @@ class BookConfirm(ModelView):
     link = fields.Char("Link to Read Aloud", readonly=True)
 
 
+def stored(view, fields):
+    "What the clerk already entered in a wizard step, to show it again."
+    values = view._default_values
+    return {k: v for k, v in values.items() if k in fields}
+
+
+def visited(view, field):
+    "Whether the clerk already filled in the wizard step."
+    return view._default_values.get(field) is not None
+
+
 class Book(Wizard):
     "Book Appointment at the Counter"
     __name__ = 'balie.appointment.book'
@@ -224,22 +235,11 @@ class Book(Wizard):
     def transition_start(self):
         return 'citizen'
 
-    @staticmethod
-    def _stored(view, fields):
-        "What the clerk already entered in a step, to show it again."
-        values = view._default_values
-        return {k: v for k, v in values.items() if k in fields}
-
-    @staticmethod
-    def _visited(view, field):
-        "Whether the clerk already filled in the step."
-        return view._default_values.get(field) is not None
-
     def default_citizen(self, fields):
         pool = Pool()
         Configuration = pool.get('balie.configuration')
-        if self._visited(self.citizen, 'language'):
-            return self._stored(self.citizen, fields)
+        if visited(self.citizen, 'language'):
+            return stored(self.citizen, fields)
         Lang = pool.get('ir.lang')
         langs = Lang.search(
             [('code', '=', Configuration(1).default_language)], limit=1)
@@ -273,8 +273,8 @@ class Book(Wizard):
         return 'service'
 
     def default_service(self, fields):
-        if self._visited(self.service, 'date'):
-            return self._stored(self.service, fields)
+        if visited(self.service, 'date'):
+            return stored(self.service, fields)
         return {
             'company': Transaction().context.get('company'),
             'date': engine.to_local(clock.now()).date(),
@@ -296,7 +296,7 @@ class Book(Wizard):
         return 'contact'
 
     def default_contact(self, fields):
-        return self._stored(self.contact, fields)
+        return stored(self.contact, fields)
 
     def transition_check_contact(self):
         if self.contact.by_email and not self.citizen.email:
@@ -355,7 +355,7 @@ class Book(Wizard):
         except SlotUnavailableError as exception:
             # nothing typed is lost: back to the slots, with the reason
             self.service.slot = None
-            self.service.warning = str(exception)
+            self.service.warning = exception.message
             return 'service'
         self.confirm.appointment = appointment
         if self.contact.by_phone:

@@ -6,9 +6,11 @@ import html
 import re
 import smtplib
 import time
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formatdate, make_msgid
 
 from trytond import config
 from trytond.i18n import gettext
@@ -80,7 +82,7 @@ def prepare(message):
         try:
             number, mobile = parse_phone(message.recipient or '')
         except CitizenValidationError as exception:
-            raise PermanentError(str(exception)) from exception
+            raise PermanentError(exception.message) from exception
         if not mobile:
             raise PermanentError(gettext(
                     'digitale_balie.msg_notify_sms_impossible',
@@ -224,8 +226,8 @@ def build_email(message):
     from_ = config.get('email', 'from')
     email = EmailMessage()
     email['From'] = from_
-    email['To'] = formataddr(
-        (message.party.name if message.party else '', message.recipient))
+    email['To'] = recipient_header(
+        message.party.name if message.party else '', message.recipient)
     email['Subject'] = render(message.subject, {'link': link})
     email['Message-ID'] = message.message_id
     email['Date'] = formatdate(localtime=False, usegmt=True)
@@ -257,6 +259,16 @@ def build_email(message):
     # last: set_content and make_mixed move or drop the Content-* headers
     email['Content-Language'] = message.language
     return email
+
+
+def recipient_header(name, address):
+    """The To header of a citizen's e-mail.  Not formataddr: the policy
+    decodes its encoded name again and writes it unquoted, so that a name
+    like 'é <x@example.com>' became the address of the header."""
+    try:
+        return Address(display_name=name or '', addr_spec=address)
+    except (ValueError, IndexError, HeaderParseError):
+        return address
 
 
 def _address(value):

@@ -101,9 +101,11 @@ class Dossier(Workflow, ModelSQL, ModelView):
     def copy(cls, dossiers, default=None):
         default = default.copy() if default is not None else {}
         default.setdefault('number', None)
-        default.setdefault('appointments', None)
-        default.setdefault('events', None)
-        default.setdefault('messages', None)
+        # what hangs under a dossier (appointments, timeline, messages and
+        # the other modules' documents, forms, payments…) stays with it
+        for name, field in cls._fields.items():
+            if isinstance(field, fields.One2Many):
+                default.setdefault(name, None)
         return super().copy(dossiers, default=default)
 
     @classmethod

@@ -16,18 +16,12 @@ from .exceptions import SlotTakenError, SlotUnavailableError
 from .portal import COOKIE, PORTAL_LANGUAGES, TEMPLATES, session_max_age
 from .sms import SMSSignatureError, parse_delivery_receipt
 from .web import (
-    FAILED_LINK_LIMITER, LINK_LIMITER, portal_route, static_file)
+    FAILED_LINK_LIMITER, LINK_LIMITER, portal_route, static_route)
 
 logger = logging.getLogger(__name__)
 
 STATIC = os.path.join(TEMPLATES, 'static')
-STATIC_TYPES = {
-    '.css': 'text/css; charset=utf-8',
-    '.js': 'text/javascript; charset=utf-8',
-    '.svg': 'image/svg+xml',
-    '.png': 'image/png',
-    '.wav': 'audio/wav',
-    }
+static_route('/balie/static', STATIC)
 
 
 def get_model(pool, name):
@@ -112,12 +106,7 @@ def personal_page(portal):
         notices=Portal.personal_notices(portal.session),
         done=portal.request.args.get('done'),
         start_iso=appointment.start.isoformat() + 'Z',
-        **appointment_values(portal))
-
-
-def appointment_values(portal):
-    from .portal import appointment_values as values
-    return values(portal.token)
+        **portal.appointment_values())
 
 
 @portal_route('/balie/taal', methods=['POST'])
@@ -127,10 +116,6 @@ def choose_language(portal):
     language = portal.form().get('lang')
     if language in PORTAL_LANGUAGES and not portal.preview:
         Session.write([portal.session], {'language': language})
-    elif language in PORTAL_LANGUAGES:
-        # a preview changes nothing in the database: the page is shown
-        # in the chosen language through the address
-        pass
     back = portal.form().get('next') or '/balie'
     if not back.startswith('/balie') or '//' in back:
         back = '/balie'
@@ -229,7 +214,7 @@ def move(portal):
     Appointment = portal.pool.get('balie.appointment')
     if not change_allowed(portal):
         return portal.page('move', allowed=False, groups=[],
-            **appointment_values(portal))
+            **portal.appointment_values())
     error = None
     chosen = None
     if portal.request.method == 'POST':
@@ -251,7 +236,7 @@ def move(portal):
     groups = slot_groups(offered_slots(portal), portal.language)
     return portal.page('move', allowed=True, groups=groups, error=error,
         chosen=chosen, status=HTTPStatus.OK if not error
-        else HTTPStatus.CONFLICT, **appointment_values(portal))
+        else HTTPStatus.CONFLICT, **portal.appointment_values())
 
 
 @portal_route('/balie/annuleren', methods=['GET', 'POST'])
@@ -265,25 +250,16 @@ def cancel(portal):
             return portal.page('cancel',
                 error=gettext(
                     'digitale_balie.msg_portal_preview_nothing_saved'),
-                **appointment_values(portal))
+                **portal.appointment_values())
         appointment = Appointment(portal.appointment.id)
         Appointment.cancel_by_citizen([appointment])
         # cancelling revokes the links: the session ends with it
         return portal.page('cancelled', session=None, csrf='',
-            show_language_switch=False, **appointment_values(portal))
-    return portal.page('cancel', error=None, **appointment_values(portal))
+            show_language_switch=False, **portal.appointment_values())
+    return portal.page('cancel', error=None, **portal.appointment_values())
 
 
 # -- assets ----------------------------------------------------------------------
-
-@app.route('/balie/static/<name>', methods={'GET'})
-def static(request, name):
-    extension = os.path.splitext(name)[1]
-    if (extension not in STATIC_TYPES or '/' in name or name.startswith('.')
-            or not os.path.isfile(os.path.join(STATIC, name))):
-        abort(HTTPStatus.NOT_FOUND)
-    return static_file(STATIC, name, STATIC_TYPES[extension])
-
 
 @portal_route('/balie/theme.css', session=False)
 def theme(portal):

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import secrets
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import formatdate, make_msgid, parseaddr
 
 from trytond import config
 from trytond.i18n import gettext
@@ -26,14 +26,10 @@ from trytond.transaction import Transaction
 
 from . import clock
 from . import slots as engine
+from .appointment import parse_utc
 from .channels import (
-    SMTP_POLICY, Prepared, Sender, gateway, gsm_friendly)
+    SMTP_POLICY, Prepared, Sender, gateway, gsm_friendly, recipient_header)
 from .exceptions import SlotUnavailableError
-
-
-def parse_utc(value):
-    from .appointment import parse_utc as parse
-    return parse(value)
 
 CODE_DIGITS = 6
 KEY_BYTES = 32
@@ -215,7 +211,7 @@ class BookingRequest(ModelSQL, ModelView):
             sender = config.get('email', 'from')
             message = EmailMessage()
             message['From'] = sender
-            message['To'] = formataddr((self.name, self.email))
+            message['To'] = recipient_header(self.name, self.email)
             message['Subject'] = subject
             message['Message-ID'] = make_msgid(
                 domain=parseaddr(sender)[1].split('@')[-1] or None)

@@ -26,7 +26,8 @@ from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from .portal import (
-    COOKIE, PORTAL_LANGUAGES, RateLimiter, check_csrf, csrf_token, render)
+    COOKIE, PORTAL_LANGUAGES, RateLimiter, appointment_values, check_csrf,
+    csrf_token, render)
 
 # how long a form of a page without a session may be sent back
 FORM_TOKEN_AGE = 2 * 3600
@@ -101,6 +102,10 @@ class PortalRequest:
     @property
     def preview(self):
         return bool(self.session and self.session.preview)
+
+    def appointment_values(self):
+        "What the citizen reads about their appointment, in their language."
+        return appointment_values(self.token)
 
     @property
     def csrf(self):
@@ -257,7 +262,7 @@ def portal_route(rule, methods=('GET',), session=True, readonly=None):
             except (UserError, UserWarning) as exception:
                 return error_page(database_name, request,
                     HTTPStatus.BAD_REQUEST,
-                    getattr(exception, 'message', None) or str(exception))
+                    exception.message)
             except backend.DatabaseOperationalError:
                 logger.warning("portal busy on %s", request.path,
                     exc_info=True)
@@ -313,6 +318,15 @@ def plain_error(status):
     return response
 
 
+STATIC_TYPES = {
+    '.css': 'text/css; charset=utf-8',
+    '.js': 'text/javascript; charset=utf-8',
+    '.svg': 'image/svg+xml',
+    '.png': 'image/png',
+    '.wav': 'audio/wav',
+    }
+
+
 def static_file(directory, filename, content_type):
     path = os.path.join(directory, filename)
     with open(path, 'rb') as file:
@@ -320,3 +334,18 @@ def static_file(directory, filename, content_type):
     response.headers['Cache-Control'] = 'public, max-age=3600'
     response.headers['X-Content-Type-Options'] = 'nosniff'
     return response
+
+
+def static_route(prefix, directory):
+    """Serve the files of directory (no sub-directories, known types only)
+    at prefix + '/<name>'."""
+    def static(request, name):
+        extension = os.path.splitext(name)[1]
+        if (extension not in STATIC_TYPES or '/' in name
+                or name.startswith('.')
+                or not os.path.isfile(os.path.join(directory, name))):
+            # not werkzeug's page: ours carries the security headers
+            return plain_error(HTTPStatus.NOT_FOUND)
+        return static_file(directory, name, STATIC_TYPES[extension])
+    app.route(prefix + '/<name>', methods={'GET'})(static)
+    return static

@@ -17,38 +17,17 @@ import html
 import json
 import re
 import secrets
-import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from digitale_balie.tests.local_server import LocalServer
 
 API = '/v2'
 CHECKOUT = '/checkout/'
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-
-    def do_GET(self):
-        self.server.provider._handle(self)
-
-    def do_POST(self):
-        self.server.provider._handle(self)
-
-    def log_message(self, format, *args):
-        pass
 
 
 class _Invalid(ValueError):
@@ -62,18 +41,19 @@ def _now():
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
-class FakeMollie:
+class FakeMollie(LocalServer):
     """A threaded HTTP server that speaks Mollie's Payments API.
 
     payments: {id: payment JSON}; creates counts the payments created
     (a request answered from the idempotency cache creates nothing)."""
+    thread_name = 'fake-mollie'
+    path = API
 
     def __init__(self, api_key='test_balie0123456789abcdefghijklmn',
             host='127.0.0.1', port=0, deliver_webhooks=False,
             on_event=None):
+        super().__init__(host, port)
         self.api_key = api_key
-        self.host = host
-        self.port = port
         # call the webhook over HTTP when a status changes (the demo); the
         # tests post it through the WSGI test client themselves
         self.deliver_webhooks = deliver_webhooks
@@ -84,36 +64,6 @@ class FakeMollie:
         self._idempotency = {}
         self._lock = threading.Lock()
         self._fail_next = []
-        self._server = None
-        self._thread = None
-
-    # -- life ------------------------------------------------------------
-
-    def start(self):
-        self._server = _Server((self.host, self.port), _Handler)
-        self._server.provider = self
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-            kwargs={'poll_interval': 0.05}, name='fake-mollie', daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = self._thread = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    @property
-    def url(self):
-        return 'http://%s:%s%s' % (self.host, self.port, API)
 
     def fail_next(self, status=503, after_create=False):
         """Answer the next create with an HTTP error; after_create creates

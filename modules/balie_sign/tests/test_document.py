@@ -6,9 +6,7 @@ checked by their content, cleaned, and never reachable from another
 citizen's session."""
 import datetime as dt
 import html
-import importlib
 import io
-import os
 import re
 import unittest
 from contextlib import contextmanager
@@ -32,6 +30,7 @@ from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import (
     TUESDAY, as_user, create_balie, create_citizen)
 from digitale_balie.tests.test_outbox import NOW, Clock
+from digitale_balie.tests.translations import load_translations
 
 BASE = 'https://balie.voorbeeld.example'
 START = to_utc(TUESDAY, dt.time(10, 30))
@@ -130,6 +129,38 @@ def png_bomb(width=100_000, height=100_000):
         + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0))
         + chunk(b'IDAT', zlib.compress(b'\x00' * 10000))
         + chunk(b'IEND', b''))
+
+
+class StaticFilesTestCase(unittest.TestCase):
+    "The styles and scripts the formal acts' pages link to"
+
+    def test_linked_files_are_served(self):
+        "Test that every static file a template links to is served"
+        import os
+        from balie_sign import TEMPLATES
+        links = set()
+        for name in os.listdir(TEMPLATES):
+            if name.endswith('.html'):
+                with open(os.path.join(TEMPLATES, name)) as file:
+                    links.update(re.findall(
+                        r'(?:href|src)="(/balie/sign/static/[^"]+)"',
+                        file.read()))
+        self.assertGreaterEqual(len(links), 4)
+        client = Client(app)
+        for link in sorted(links):
+            with self.subTest(link=link):
+                response = client.get(link)
+                self.assertEqual(response.status_code, 200)
+                self.assertEqual(
+                    response.headers['X-Content-Type-Options'], 'nosniff')
+                self.assertRegex(response.headers['Content-Type'],
+                    r'^text/(css|javascript); charset=utf-8$')
+        for name in ['document_check.py', 'missing.css', '.hidden.css']:
+            self.assertEqual(
+                client.get('/balie/sign/static/' + name).status_code, 404)
+        # '..%2F' is decoded before routing: no GET rule matches the path
+        self.assertIn(client.get('/balie/sign/static/..%2Ftryton.cfg')
+            .status_code, (404, 405))
 
 
 class FileCheckTestCase(unittest.TestCase):
@@ -273,21 +304,6 @@ class FileCheckTestCase(unittest.TestCase):
 
 
 # -- the portal and the dossier ----------------------------------------------
-
-def load_translations(modules, languages=('nl', 'fr')):
-    pool = Pool()
-    Lang = pool.get('ir.lang')
-    Translation = pool.get('ir.translation')
-    Lang.write(Lang.search([('code', 'in', list(languages))]),
-        {'translatable': True})
-    for module in modules:
-        locale = os.path.join(os.path.dirname(
-                importlib.import_module(module).__file__), 'locale')
-        for code in languages:
-            path = os.path.join(locale, code + '.po')
-            if os.path.exists(path):
-                Translation.translation_import(code, module, path)
-
 
 def csrf_of(page):
     match = re.search(r'name="csrf" value="([0-9a-f]+)"|data-csrf="'
@@ -801,6 +817,10 @@ class DocumentTestCase(_SignCase):
             self.assertEqual(document.type.code, 'signed')
             self.assertEqual(document.retention.code, 'decision')
             self.assertEqual(document.mime_type, 'application/pdf')
+            # a copy of the dossier starts without its documents
+            copy, = Dossier.copy([Dossier(dossier)])
+            self.assertEqual(copy.documents, ())
+            self.assertEqual(len(Dossier(dossier).documents), 1)
             with self.assertRaises(DocumentError):
                 Document.store(Dossier(dossier), signed, 'x.pdf', 'nope')
             # also when called while a clerk's request is being served

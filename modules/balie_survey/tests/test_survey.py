@@ -17,11 +17,11 @@ from trytond.tests.test_tryton import DB_NAME
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from balie_video.tests.test_video import (
-    BASE, JITSI, START, csrf_of, load_translations)
+from balie_video.tests.test_video import BASE, JITSI, START, csrf_of
 from digitale_balie import web
 from digitale_balie.tests.browser import ARTIFACTS
 from digitale_balie.tests.test_outbox import _OutboxCase
+from digitale_balie.tests.translations import load_translations
 
 from balie_survey.report import export_csv
 from balie_survey.response import mask_personal_data

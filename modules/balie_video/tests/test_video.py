@@ -4,7 +4,6 @@
 WSGI application, the clerk's buttons and wizards on the same database."""
 import datetime as dt
 import json
-import os
 import re
 
 from werkzeug.test import Client
@@ -18,6 +17,7 @@ from balie_video import jitsi
 from digitale_balie import web
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import TUESDAY
+from digitale_balie.tests.translations import load_translations
 from digitale_balie.tests.test_outbox import _OutboxCase
 
 BASE = 'https://balie.voorbeeld.example'
@@ -28,21 +28,6 @@ JITSI = {
     'jitsi_secret': SECRET,
     }
 START = to_utc(TUESDAY, dt.time(10, 30))
-
-
-def load_translations(modules, languages=('nl', 'fr')):
-    pool = Pool()
-    Lang = pool.get('ir.lang')
-    Translation = pool.get('ir.translation')
-    import importlib
-    Lang.write(Lang.search([('code', 'in', list(languages))]),
-        {'translatable': True})
-    for module in modules:
-        locale = os.path.join(os.path.dirname(
-                importlib.import_module(module).__file__), 'locale')
-        for code in languages:
-            Translation.translation_import(code, module,
-                os.path.join(locale, code + '.po'))
 
 
 def csrf_of(html):
@@ -560,3 +545,49 @@ class VideoTestCase(_OutboxCase):
             Configuration = Pool().get('balie.configuration')
             Configuration.write([Configuration(1)],
                 {'jitsi_xmpp_domain': None})
+
+    def test_follow_up_wizard(self):
+        "Test the follow-up wizard: a taken slot is explained, then booked"
+        appointment = self.video()
+        date = (START + dt.timedelta(days=7)).date()
+        with self.transaction():
+            pool = Pool()
+            FollowUp = pool.get('balie.video.follow_up', type='wizard')
+            Choice = pool.get('balie.appointment.book.service')
+            Appointment = pool.get('balie.appointment')
+            session_id, _, _ = FollowUp.create()
+            with Transaction().set_context(active_model='balie.appointment',
+                    active_id=appointment, active_ids=[appointment]):
+                result = FollowUp.execute(session_id, {}, 'start')
+                defaults = fields_only(result['view']['defaults'])
+                self.assertEqual(defaults['service'], self.service)
+                first, second = [s for s, _ in Choice(
+                        service=defaults['service'], date=date,
+                        employee=defaults['employee']).get_slots() if s][:2]
+                # somebody takes the first slot meanwhile
+                taken_start, employee = first.split('|')
+                from digitale_balie.tests.test_module import create_citizen
+                Appointment.book_slot({'service': self.service,
+                        'party': create_citizen("Els Claes").id,
+                        'start': taken_start, 'employee': int(employee),
+                        'notify_by': 'paper'})
+                defaults.update({'slot': first, 'date': date})
+                result = FollowUp.execute(session_id,
+                    {'start': defaults}, 'book')
+                view = result['view']
+                self.assertEqual(view['state'], 'start')
+                # what the clerk chose stays, with the reason
+                shown = view['defaults']
+                self.assertIn('is not free', shown['warning'])
+                self.assertFalse(shown['warning'].endswith(' - '))
+                self.assertIsNone(shown['slot'])
+                self.assertEqual(shown['date'], date)
+                defaults.update({'slot': second})
+                result = FollowUp.execute(session_id,
+                    {'start': defaults}, 'book')
+                self.assertNotIn('view', result)
+            follow_up, = Appointment.search(
+                [('follow_up_of', '=', appointment)])
+            self.assertEqual(follow_up.dossier,
+                Appointment(appointment).dossier)
+            self.assertEqual(follow_up.origin, 'counter')

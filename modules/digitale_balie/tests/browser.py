@@ -44,7 +44,6 @@ A subclass::
 """
 import datetime as dt
 import functools
-import importlib
 import json
 import os
 import shutil
@@ -70,6 +69,7 @@ from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import (
     TUESDAY, create_balie, create_citizen)
 from digitale_balie.tests.test_outbox import NOW, Clock
+from digitale_balie.tests.translations import load_translations
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get('BALIE_CHROMIUM', '/usr/bin/chromium')
@@ -200,26 +200,11 @@ class BrowserTestCase(unittest.TestCase):
     @classmethod
     def load_translations(cls):
         "Load the .po files of the modules, as trytond-admin does."
-        pool = Pool()
-        Lang = pool.get('ir.lang')
-        Translation = pool.get('ir.translation')
-        Module = pool.get('ir.module')
+        Module = Pool().get('ir.module')
         activated = {m.name for m in Module.search(
                 [('state', '=', 'activated')])}
-        langs = Lang.search([('code', 'in', cls.languages)])
-        Lang.write(langs, {'translatable': True})
-        for module in ['digitale_balie'] + list(cls.modules):
-            if module not in activated:
-                continue
-            try:
-                package = importlib.import_module(module)
-            except ImportError:
-                package = importlib.import_module('trytond.modules.' + module)
-            locale = Path(package.__file__).parent / 'locale'
-            for code in cls.languages:
-                po = locale / (code + '.po')
-                if po.is_file():
-                    Translation.translation_import(code, module, str(po))
+        load_translations([m for m in ['digitale_balie'] + list(cls.modules)
+                if m in activated], cls.languages)
 
     @contextmanager
     def transaction(self, **extras):

@@ -11,7 +11,6 @@ to fail.  Run it alone to see the SMS a citizen would get:
 import argparse
 import datetime as dt
 import json
-import sys
 import threading
 import time
 import urllib.error
@@ -19,11 +18,11 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..sms import (
     CLIENT_REF_LENGTH, SIGNATURE_METHODS, count_segments, is_gsm,
     sign_params)
+from .local_server import LocalServer
 
 PATH = '/sms/json'
 DLR_METHODS = ('GET', 'POST', 'POST-JSON')
@@ -41,30 +40,7 @@ class _Failure:
         self.after_accept = after_accept
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        # a client that gave up waiting (a timeout test) is no error here
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-
-    def do_GET(self):
-        self.server.gateway._handle(self)
-
-    def do_POST(self):
-        self.server.gateway._handle(self)
-
-    def log_message(self, format, *args):
-        # the tests and the demo print what matters themselves
-        pass
-
-
-class FakeSMSGateway:
+class FakeSMSGateway(LocalServer):
     """A threaded HTTP server that speaks the Vonage SMS API.
 
     Unlike this fake, real Vonage does not promise to de-duplicate by
@@ -73,10 +49,14 @@ class FakeSMSGateway:
     and the client-ref in the receipts still lets the back office match
     what went out with what we asked for."""
 
+    thread_name = 'fake-sms-gateway'
+    path = PATH
+
     def __init__(self, api_key='test-key', api_secret='test-secret',
             signature_secret=None, signature_method='sha256',
             host='127.0.0.1', port=0, dlr_method='POST-JSON',
             auto_deliver=None, on_message=None, on_receipt=None):
+        super().__init__(host, port)
         if signature_method not in SIGNATURE_METHODS:
             raise ValueError("Unknown signature method %r" % signature_method)
         if dlr_method not in DLR_METHODS:
@@ -85,8 +65,6 @@ class FakeSMSGateway:
         self.api_secret = api_secret
         self.signature_secret = signature_secret
         self.signature_method = signature_method
-        self.host = host
-        self.port = port
         self.dlr_method = dlr_method
         # seconds after which an accepted message is reported delivered
         self.auto_deliver = auto_deliver
@@ -99,44 +77,18 @@ class FakeSMSGateway:
         self._failures = deque()
         self._unavailable = False
         self._closing = threading.Event()
-        self._server = None
-        self._thread = None
 
     # -- life ------------------------------------------------------------
 
     def start(self):
         "Listen and serve in a background thread; return self."
         self._closing.clear()
-        self._server = _Server((self.host, self.port), _Handler)
-        self._server.gateway = self
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-            kwargs={'poll_interval': 0.05}, name='fake-sms-gateway',
-            daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
     def close(self):
         "Stop serving and wake up any delayed answer."
         self._closing.set()
-        self._stop()
-
-    def _stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = self._thread = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    @property
-    def url(self):
-        return 'http://%s:%s%s' % (self.host, self.port, PATH)
+        super().close()
 
     @property
     def messages(self):
@@ -167,14 +119,14 @@ class FakeSMSGateway:
         """Refuse connections (refuse=True) or answer 503 to every request
         until up() is called."""
         if refuse:
-            self._stop()
+            super().close()
         else:
             self._unavailable = True
 
     def up(self):
         "Serve normally again, on the same port."
         self._unavailable = False
-        if self._server is None:
+        if not self.running:
             self.start()
 
     # -- the API ---------------------------------------------------------

@@ -2,7 +2,6 @@
 # of this repository contains the full copyright notices and license terms.
 "The booking card: a PDF in the citizen's language with a working QR code."
 import io
-import os
 
 import pypdfium2
 import zxingcpp
@@ -15,21 +14,8 @@ from trytond.transaction import Transaction
 
 from digitale_balie.tests.test_module import (
     TUESDAY, create_balie, create_citizen, frozen, local)
+from digitale_balie.tests.translations import load_translations
 from trytond.modules.company.tests import set_company
-
-
-def load_translations(*languages):
-    "Load the module's .po files, as trytond-admin does for a language."
-    pool = Pool()
-    Lang = pool.get('ir.lang')
-    Translation = pool.get('ir.translation')
-    locale = os.path.join(os.path.dirname(__file__), '..', 'locale')
-    for code in languages:
-        lang, = Lang.search([('code', '=', code)])
-        lang.translatable = True
-        lang.save()
-        Translation.translation_import(
-            code, 'digitale_balie', os.path.join(locale, code + '.po'))
 
 
 def pdf_text(data):
@@ -71,7 +57,7 @@ class BookingCardTestCase(ModuleTestCase):
         "Test the Dutch card: name, subject, date in words and the QR link"
         pool = Pool()
         Token = pool.get('balie.access.token')
-        load_translations('nl', 'fr')
+        load_translations(['digitale_balie'])
         company, employees, service = create_balie()
         party = create_citizen("Maria Janssens")
         with set_company(company), frozen():
@@ -97,7 +83,7 @@ class BookingCardTestCase(ModuleTestCase):
     @with_transaction()
     def test_card_in_french(self):
         "Test that a French-speaking citizen gets a French card"
-        load_translations('nl', 'fr')
+        load_translations(['digitale_balie'])
         company, employees, service = create_balie()
         party = create_citizen("Claire Dubois", lang='fr')
         with set_company(company), frozen():

@@ -23,7 +23,7 @@ from digitale_balie import web
 from digitale_balie.exceptions import ConfigurationError
 from digitale_balie.portal import csrf_token
 from digitale_balie.slots import to_utc
-from digitale_balie.tests.test_card import load_translations
+from digitale_balie.tests.translations import load_translations
 from digitale_balie.tests.test_module import TUESDAY
 from digitale_balie.tests.test_outbox import _OutboxCase
 
@@ -44,7 +44,7 @@ class PortalTestCase(_OutboxCase):
     def setUpClass(cls):
         super().setUpClass()
         with Transaction().start(DB_NAME, 0) as transaction:
-            load_translations('nl', 'fr')
+            load_translations(['digitale_balie'])
             transaction.commit()
 
     def setUp(self):

@@ -17,7 +17,7 @@ from trytond.wsgi import app
 from digitale_balie import routes_booking, web
 from digitale_balie.exceptions import SlotUnavailableError
 from digitale_balie.slots import to_utc
-from digitale_balie.tests.test_card import load_translations
+from digitale_balie.tests.translations import load_translations
 from digitale_balie.tests.test_module import TUESDAY, create_citizen
 from digitale_balie.tests.test_outbox import _OutboxCase
 
@@ -37,7 +37,7 @@ class SelfServiceTestCase(_OutboxCase):
     def setUpClass(cls):
         super().setUpClass()
         with Transaction().start(DB_NAME, 0) as transaction:
-            load_translations('nl', 'fr')
+            load_translations(['digitale_balie'])
             transaction.commit()
 
     def setUp(self):
@@ -373,3 +373,17 @@ class SelfServiceTestCase(_OutboxCase):
                         "Lies Maes")])
             self.assertEqual(appointment.origin, 'phone')
             self.assertEqual(appointment.notify_by, 'email')
+
+    def test_old_requests_are_forgotten(self):
+        "Test that the cron forgets requests a day after their hold"
+        self.online()
+        self.request_code(Client(app))
+        with self.transaction():
+            Request = Pool().get('balie.booking.request')
+            Request.clean_up()
+            self.assertEqual(Request.search_count([]), 1)
+        self.clock.advance(days=1, minutes=11)
+        with self.transaction():
+            Request = Pool().get('balie.booking.request')
+            Request.clean_up()
+            self.assertEqual(Request.search_count([]), 0)

@@ -1,0 +1,25 @@
+# This file is part of Digitale Balie.  The COPYRIGHT file at the top level
+# of this repository contains the full copyright notices and license terms.
+"Small building blocks shared by the models of the Digitale Balie modules."
+from trytond.model import Model, fields
+
+
+def company_through(parent):
+    """A mixin with a `company` read and searched through the Many2One
+    `parent` (a record that has a company): what the record rules of a
+    municipality's data need on records that hang under another one."""
+
+    class CompanyThrough(Model):
+        company = fields.Function(
+            fields.Many2One('company.company', "Company"),
+            'get_company', searcher='search_company')
+
+        def get_company(self, name):
+            record = getattr(self, parent)
+            return record.company.id if record and record.company else None
+
+        @classmethod
+        def search_company(cls, name, clause):
+            return [('%s.company' % parent,) + tuple(clause[1:])]
+
+    return CompanyThrough
