@@ -471,20 +471,31 @@ class Appointment(Workflow, ModelSQL, ModelView):
         from .dates import format_datetime_words
         pool = Pool()
         Configuration = pool.get('balie.configuration')
-        Service = pool.get('balie.service')
         with Transaction().set_context(language=self.language):
-            config = Configuration(1)
-            service = Service(self.service.id)
-            return {
-                'first_name': (self.party.name or '').split(' ')[0],
-                'name': self.party.name or '',
-                'subject': self.dossier.subject or service.name,
-                'when': format_datetime_words(self.start, self.language),
-                'clerk': (self.employee.party.name or '').split(' ')[0],
-                'phone': config.help_phone,
-                'municipality': config.municipality_name,
-                'preparation': service.preparation or '',
-                }
+            settings = Configuration.portal_settings()
+            # one read follows the relations, in the citizen's language
+            row, = self.read([self.id], [
+                    'party.name', 'dossier.subject', 'employee.party.name',
+                    'service.name', 'service.preparation'])
+
+        def value(*path):
+            "The value at the end of a path of relations, or ''."
+            record = row
+            for name in path[:-1]:
+                record = record.get(name + '.') or {}
+            return record.get(path[-1]) or ''
+        name = value('party', 'name')
+        return {
+            'first_name': name.split(' ')[0],
+            'name': name,
+            'subject': (value('dossier', 'subject')
+                or value('service', 'name')),
+            'when': format_datetime_words(self.start, self.language),
+            'clerk': value('employee', 'party', 'name').split(' ')[0],
+            'phone': settings.help_phone,
+            'municipality': settings.municipality_name,
+            'preparation': value('service', 'preparation'),
+            }
 
     def ical_file(self, url):
         """The appointment as a calendar file the citizen adds to their

@@ -2,11 +2,14 @@
 # of this repository contains the full copyright notices and license terms.
 import datetime as dt
 import re
+from types import SimpleNamespace
 
+from trytond.cache import Cache
 from trytond.i18n import gettext
 from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Id
+from trytond.transaction import Transaction
 
 from .exceptions import ConfigurationError
 
@@ -206,6 +209,51 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
     def default_dossier_sequence(cls):
         return Pool().get('ir.model.data').get_id(
             'digitale_balie', 'sequence_dossier')
+
+    # the values every portal page shows, per language; cleared (in every
+    # server process, at commit) when the configuration changes
+    _portal_settings = Cache(
+        'balie.configuration.portal_settings', context=False)
+
+    @classmethod
+    def portal_settings(cls):
+        """What every portal page shows, in the context's language:
+        municipality_name, help_phone, help_phone_href, portal_colour,
+        has_logo and default_language.  Read once per process and
+        language instead of reading the whole configuration (and its
+        logo) on every page."""
+        language = Transaction().language
+        settings = cls._portal_settings.get(language)
+        if settings is None:
+            config = cls(1)
+            phone = config.help_phone or ''
+            settings = {
+                'municipality_name': config.municipality_name or '',
+                'help_phone': phone,
+                'help_phone_href': 'tel:' + ''.join(
+                    c for c in phone if c in '+0123456789'),
+                'portal_colour': config.portal_colour,
+                'has_logo': bool(config.portal_logo),
+                'default_language': config.default_language or 'nl',
+                }
+            cls._portal_settings.set(language, settings)
+        return SimpleNamespace(**settings)
+
+    @classmethod
+    def create(cls, vlist):
+        records = super().create(vlist)
+        cls._portal_settings.clear()
+        return records
+
+    @classmethod
+    def write(cls, *args):
+        super().write(*args)
+        cls._portal_settings.clear()
+
+    @classmethod
+    def delete(cls, records):
+        super().delete(records)
+        cls._portal_settings.clear()
 
     @classmethod
     def validate_fields(cls, records, field_names):

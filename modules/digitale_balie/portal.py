@@ -158,7 +158,7 @@ class Portal(Model):
         pool = Pool()
         Configuration = pool.get('balie.configuration')
         appointment = session.token.appointment
-        config = Configuration(1)
+        settings = Configuration.portal_settings()
         actions = []
         if appointment.state == 'cancelled':
             return actions
@@ -181,11 +181,10 @@ class Portal(Model):
                     'kind': 'secondary', 'sequence': 60,
                     })
         actions.append({
-                'href': 'tel:' + ''.join(
-                    c for c in config.help_phone if c in '+0123456789'),
+                'href': settings.help_phone_href,
                 'icon': 'phone',
                 'label': gettext('digitale_balie.msg_portal_action_call',
-                    phone=config.help_phone),
+                    phone=settings.help_phone),
                 'kind': 'secondary', 'sequence': 90,
                 })
         return actions
@@ -237,10 +236,10 @@ def render(template_name, language, **values):
     Configuration = pool.get('balie.configuration')
     Portal = pool.get('balie.portal')
     with Transaction().set_context(language=language):
-        config = Configuration(1)
+        settings = Configuration.portal_settings()
         variables = {
-            'phone': config.help_phone,
-            'municipality': config.municipality_name,
+            'phone': settings.help_phone,
+            'municipality': settings.municipality_name,
             }
         variables.update(
             (k, v) for k, v in values.items() if isinstance(v, str))
@@ -252,9 +251,8 @@ def render(template_name, language, **values):
         values.setdefault('preview', False)
         values.setdefault('show_language_switch', True)
         return template.generate(
-            language=language, _=text_function(variables), config=config,
-            phone_href='tel:' + ''.join(
-                c for c in config.help_phone if c in '+0123456789'),
+            language=language, _=text_function(variables), config=settings,
+            phone_href=settings.help_phone_href,
             languages=PORTAL_LANGUAGES,
             **values).render('html', doctype='html5')
 

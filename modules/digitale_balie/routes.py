@@ -264,7 +264,8 @@ def cancel(portal):
 @portal_route('/balie/theme.css', session=False)
 def theme(portal):
     "The municipality's colour, from the configuration."
-    colour = portal.config.portal_colour or '#0b4ea2'
+    colour = (portal.pool.get('balie.configuration').portal_settings()
+        .portal_colour or '#0b4ea2')
     response = Response(':root { --brand: %s; }\n' % colour,
         content_type='text/css; charset=utf-8')
     response.headers['Cache-Control'] = 'public, max-age=300'

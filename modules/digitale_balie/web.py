@@ -82,14 +82,22 @@ class PortalRequest:
         self.session = session
         self.key = key
         self.frame_ancestors = None
-        Configuration = pool.get('balie.configuration')
-        self.config = Configuration(1)
+        self._config = None
         if session is not None:
             self.language = portal_language(
                 session.language or session.token.appointment.language)
         else:
+            Configuration = pool.get('balie.configuration')
             self.language = portal_language(best_language(
-                    request, self.config.default_language))
+                    request, Configuration.portal_settings().default_language))
+
+    @property
+    def config(self):
+        """The configuration record, read when a page needs more than the
+        portal settings (balie.configuration.portal_settings)."""
+        if self._config is None:
+            self._config = self.pool.get('balie.configuration')(1)
+        return self._config
 
     @property
     def token(self):

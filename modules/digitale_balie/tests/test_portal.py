@@ -403,6 +403,42 @@ class PortalTestCase(_OutboxCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.headers['Content-Type'], 'image/png')
 
+    def test_configuration_change_shows_at_once(self):
+        "Test that the pages' cached settings follow a configuration change"
+        _, _, service = self.setup_balie(portal_colour='#7a1f5c')
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(10, 30)),
+            notify_by='paper')
+        client = self.open(appointment)
+        html = self.get(client, '/balie').get_data(as_text=True)
+        self.assertIn('Gemeente Voorbeeld', html)
+        self.assertNotIn('src="/balie/logo"', html)
+
+        def configure(commit, **values):
+            with self.transaction() as transaction:
+                Configuration = Pool().get('balie.configuration')
+                Configuration.write([Configuration(1)], values)
+                if commit:
+                    transaction.commit()
+                else:
+                    transaction.rollback()
+        # a change that is rolled back is never shown
+        configure(False, municipality_name="Gemeente Nergens")
+        html = self.get(client, '/balie').get_data(as_text=True)
+        self.assertIn('Gemeente Voorbeeld', html)
+        configure(True, municipality_name="Gemeente Elders",
+            help_phone="+32 50 99 88 77", portal_logo=PNG,
+            portal_colour='#004d40')
+        html = self.get(client, '/balie').get_data(as_text=True)
+        self.assertIn('Gemeente Elders', html)
+        self.assertNotIn('Gemeente Voorbeeld', html)
+        self.assertIn('src="/balie/logo"', html)
+        self.assertIn('href="tel:+3250998877"', html)
+        self.assertIn('--brand: #004d40',
+            self.get(client, '/balie/theme.css').get_data(as_text=True))
+        configure(True, portal_logo=None)
+        self.assertNotIn('src="/balie/logo"',
+            self.get(client, '/balie').get_data(as_text=True))
+
     def test_session_and_csrf_token_are_bound(self):
         "Test that the CSRF token is derived from the session key"
         self.assertNotEqual(csrf_token('a'), csrf_token('b'))
