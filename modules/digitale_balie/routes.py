@@ -193,7 +193,7 @@ def offered_slots(portal, limit=12):
 
 def slot_groups(slots, language):
     "Slots grouped per day with words the citizen reads."
-    from .dates import format_date_words, format_time
+    from .dates import format_date_words, format_time_words
     from .slots import to_local
     groups = []
     for slot in slots:
@@ -203,7 +203,7 @@ def slot_groups(slots, language):
             groups.append({'label': label, 'slots': []})
         groups[-1]['slots'].append({
                 'value': slot.start.strftime('%Y-%m-%dT%H:%M:%SZ'),
-                'time': format_time(local.time(), language),
+                'time': format_time_words(local.time(), language),
                 })
     return groups
 

@@ -237,6 +237,11 @@ class PortalTestCase(_OutboxCase):
         slots = re.findall(r'name="slot" value="([^"]+)"', html)
         self.assertTrue(slots)
         self.assertNotIn('2026-12-08T09:30:00Z', slots)
+        # each slot reads as a Belgian time of day in local (winter) time
+        times = re.findall(r'<span>([^<]*)</span>', html)
+        for slot in slots:
+            utc = dt.datetime.strptime(slot, '%Y-%m-%dT%H:%M:%SZ')
+            self.assertIn('%d.%02d uur' % (utc.hour + 1, utc.minute), times)
         token = csrf_of(html)
 
         nothing = client.post('/balie/verzetten', base_url=BASE,
