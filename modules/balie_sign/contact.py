@@ -21,6 +21,7 @@ STATES = [
     ('replaced', "Replaced"),
     ]
 FIELDS = ['phone', 'email', 'street', 'postal_code', 'city']
+CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 MAX_LENGTH = {'phone': 40, 'email': 254, 'street': 200, 'postal_code': 10,
     'city': 100}
 
@@ -48,7 +49,8 @@ def validate_details(form):
     Configuration = Pool().get('balie.configuration')
     values, errors = {}, {}
     for name in FIELDS:
-        value = ' '.join(str(form.get(name) or '').split())
+        # control characters (NUL!) are no text, and PostgreSQL refuses NUL
+        value = ' '.join(CONTROL.sub(' ', str(form.get(name) or '')).split())
         values[name] = value[:MAX_LENGTH[name]]
         if len(value) > MAX_LENGTH[name]:
             errors[name] = gettext('balie_sign.msg_contact_too_long')

@@ -41,6 +41,7 @@ PREFILLS = [
 TYPES = {'boolean', 'integer', 'char', 'float', 'numeric', 'date',
     'selection', 'multiselection'}
 MAX_TEXT = 500
+CONTROL = re.compile(r'[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
 DATE_FORMATS = ['%Y-%m-%d', '%d/%m/%Y', '%d-%m-%Y', '%d.%m.%Y', '%d %m %Y']
 
 
@@ -154,7 +155,9 @@ class FormField(DictSchemaMixin, ModelSQL, ModelView):
             return keys or None
         if self.type_ == 'boolean':
             return bool(raw) or None
-        text = (raw or '').strip()
+        # control characters but line breaks and tabs are no text (and
+        # PostgreSQL refuses NUL)
+        text = CONTROL.sub(' ', raw or '').strip()
         if not text:
             return None
         if len(text) > MAX_TEXT:

@@ -132,8 +132,9 @@ def documents(portal):
     status = HTTPStatus.OK
     if request.method == 'POST':
         chosen = (request.form.get('type') or '')[:40]
-        description = ' '.join((request.form.get('description') or '')
-            .split())[:200]
+        # one line of text (no NUL: PostgreSQL refuses it)
+        description = ' '.join(re.sub(r'[\x00-\x1f\x7f]', ' ',
+                request.form.get('description') or '').split())[:200]
         values.update(chosen=chosen, description=description)
         try:
             document = receive(portal, dossier, chosen, description)

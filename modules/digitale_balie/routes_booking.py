@@ -7,6 +7,7 @@ municipality's website (frame-ancestors from the configuration): the form
 carries a signed token, and the request's key travels in the code form."""
 import datetime as dt
 import logging
+import unicodedata
 
 from trytond.i18n import gettext
 from trytond.protocols.wrappers import HTTPStatus
@@ -166,6 +167,11 @@ def book_service(portal, code):
 def validate(values):
     "Check what the citizen typed; errors per field, in their language."
     errors = {}
+    # one line without control characters: the name goes into the code's
+    # e-mail header (a line break there was an error page) and the party
+    values['name'] = ' '.join(''.join(
+            ' ' if unicodedata.category(c) == 'Cc' else c
+            for c in values['name']).split())
     if not values['slot']:
         errors['slot'] = gettext('digitale_balie.msg_portal_choose_slot')
     if not values['name'] or len(values['name']) > NAME_MAX:
