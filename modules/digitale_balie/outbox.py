@@ -377,7 +377,10 @@ class Message(ModelSQL, ModelView):
                         cls._record_outcome(out, id_, attempts, state='failed',
                             failed_at=now, last_error=str(exception))
                     except channels.TemporaryError as exception:
-                        if attempts >= max_attempts:
+                        # a message with a deadline (a reminder) is
+                        # useful until then: it backs off (at most an
+                        # hour) and is cancelled at the deadline instead
+                        if attempts >= max_attempts and not send_by:
                             cls._record_outcome(out, id_, attempts, state='failed',
                                 failed_at=now, last_error=str(exception))
                         else:
