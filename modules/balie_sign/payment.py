@@ -7,6 +7,7 @@ whatever the number of webhooks, and lands on the dossier's timeline."""
 import datetime as dt
 import logging
 import secrets
+import urllib.parse
 from decimal import Decimal
 
 from genshi.core import Markup
@@ -59,6 +60,8 @@ ONLINE_STATUSES = [
     ]
 # an open checkout is offered again instead of a new one for this long
 CHECKOUT_REUSE = dt.timedelta(minutes=10)
+# where Mollie's API sends the citizen to pay (its payments' checkout links)
+MOLLIE_CHECKOUT = 'https://www.mollie.com'
 CENT = Decimal('0.01')
 
 
@@ -636,6 +639,23 @@ def portal_payments(session):
 
 class Portal(metaclass=PoolMeta):
     __name__ = 'balie.portal'
+
+    @classmethod
+    def content_security_policy(cls):
+        """The online payment's form redirects to the provider's checkout:
+        browsers apply form-action to that redirect too."""
+        Configuration = Pool().get('balie.configuration')
+        policy = super().content_security_policy()
+        config = Configuration(1)
+        if config.payment_provider == 'mollie':
+            origins = [MOLLIE_CHECKOUT]
+            # a local stand-in (demo, tests) serves its checkout itself
+            parts = urllib.parse.urlsplit(config.mollie_url or '')
+            if parts.scheme in {'https', 'http'} and parts.netloc:
+                origins.append('%s://%s' % (parts.scheme, parts.netloc))
+            policy['form-action'] = policy['form-action'] + [
+                o for o in origins if o not in policy['form-action']]
+        return policy
 
     @classmethod
     def _payment_label(cls, payment, language):
