@@ -214,6 +214,10 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
     # server process, at commit) when the configuration changes
     _portal_settings = Cache(
         'balie.configuration.portal_settings', context=False)
+    # the portal's security headers, which the modules derive from the
+    # configuration (Jitsi domain, login service, payment provider)
+    _portal_headers = Cache(
+        'balie.configuration.portal_headers', context=False)
 
     @classmethod
     def portal_settings(cls):
@@ -240,20 +244,25 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         return SimpleNamespace(**settings)
 
     @classmethod
+    def clear_portal_caches(cls):
+        cls._portal_settings.clear()
+        cls._portal_headers.clear()
+
+    @classmethod
     def create(cls, vlist):
         records = super().create(vlist)
-        cls._portal_settings.clear()
+        cls.clear_portal_caches()
         return records
 
     @classmethod
     def write(cls, *args):
         super().write(*args)
-        cls._portal_settings.clear()
+        cls.clear_portal_caches()
 
     @classmethod
     def delete(cls, records):
         super().delete(records)
-        cls._portal_settings.clear()
+        cls.clear_portal_caches()
 
     @classmethod
     def validate_fields(cls, records, field_names):

@@ -134,17 +134,25 @@ class Portal(Model):
 
     @classmethod
     def security_headers(cls):
-        policy = '; '.join('%s %s' % (k, ' '.join(v))
-            for k, v in cls.content_security_policy().items())
-        return {
-            'Content-Security-Policy': policy,
-            'Referrer-Policy': 'no-referrer',
-            'X-Content-Type-Options': 'nosniff',
-            'X-Frame-Options': 'DENY',
-            'Cache-Control': 'no-store',
-            'Permissions-Policy': cls.permissions_policy(),
-            'Cross-Origin-Opener-Policy': 'same-origin',
-            }
+        """The headers of every page.  The modules derive the policies from
+        the configuration: they are computed once per process and cleared
+        with the configuration's caches."""
+        Configuration = Pool().get('balie.configuration')
+        headers = Configuration._portal_headers.get(None)
+        if headers is None:
+            policy = '; '.join('%s %s' % (k, ' '.join(v))
+                for k, v in cls.content_security_policy().items())
+            headers = {
+                'Content-Security-Policy': policy,
+                'Referrer-Policy': 'no-referrer',
+                'X-Content-Type-Options': 'nosniff',
+                'X-Frame-Options': 'DENY',
+                'Cache-Control': 'no-store',
+                'Permissions-Policy': cls.permissions_policy(),
+                'Cross-Origin-Opener-Policy': 'same-origin',
+                }
+            Configuration._portal_headers.set(None, headers)
+        return dict(headers)
 
     @classmethod
     def permissions_policy(cls):

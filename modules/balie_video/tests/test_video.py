@@ -126,6 +126,19 @@ class VideoTestCase(_OutboxCase):
         self.assertIn('frame-src https://meet.voorbeeld.example', policy)
         self.assertIn('camera=(self "https://meet.voorbeeld.example")',
             page.headers['Permissions-Policy'])
+        # the headers are cached per process: a new Jitsi server counts at
+        # once, in the policies too
+        with self.transaction() as transaction:
+            Configuration = Pool().get('balie.configuration')
+            Configuration.write([Configuration(1)],
+                {'jitsi_domain': 'video.voorbeeld.example'})
+            transaction.commit()
+        page = client.get('/balie', base_url=BASE)
+        policy = page.headers['Content-Security-Policy']
+        self.assertIn('frame-src https://video.voorbeeld.example', policy)
+        self.assertNotIn('meet.voorbeeld.example', policy)
+        self.assertIn('camera=(self "https://video.voorbeeld.example")',
+            page.headers['Permissions-Policy'])
         # 15 minutes before the start the waiting room is the first button
         self.clock.now = START - dt.timedelta(minutes=15)
         html = client.get('/balie', base_url=BASE).get_data(as_text=True)
