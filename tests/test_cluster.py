@@ -449,10 +449,13 @@ class ClusterTestCase(unittest.TestCase):
             self.assertLess(ended - started, 90)
         # the calls sent during the outage waited for PostgreSQL and were
         # answered after it was back: booked, or 503 when the pool gave up
+        # (a call sent just after `down`, before PostgreSQL had stopped,
+        # may have been answered at once, and its client sent another)
         held = [r for r in results if down < r[4] < up]
-        self.assertEqual(len(held), clients)
+        self.assertGreaterEqual(len(held), clients)
+        # one call per client at most was still waiting when it came back
+        self.assertLessEqual(len([r for r in held if r[5] > up]), clients)
         for server, _, outcome, _, started, ended in held:
-            self.assertGreater(ended, up)
             self.assertLess(ended - started, 90)
 
         # nothing lost, nothing doubled
