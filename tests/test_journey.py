@@ -44,8 +44,7 @@ from trytond.pool import Pool
 from trytond.wsgi import app
 
 from digitale_balie.slots import to_utc
-from digitale_balie.tests.browser import (
-    BrowserTestCase, _QuietHandler, browser_required)
+from digitale_balie.tests.browser import BrowserTestCase, browser_required
 from digitale_balie.tests.test_module import TUESDAY
 from digitale_balie.tests.test_outbox import free_port
 
@@ -176,21 +175,9 @@ class JourneyTestCase(BrowserTestCase):
         self.addCleanup(expect.set_options, timeout=5_000)
 
     @classmethod
-    def start_server(cls):
+    def wsgi_application(cls):
         "The portal and, at '/', the web client (sao)."
-        from werkzeug.serving import make_server
-        server = make_server('127.0.0.1', 0, sao.serve_sao(app),
-            threaded=True, request_handler=_QuietHandler)
-        thread = threading.Thread(target=server.serve_forever,
-            name='balie-journey-server', daemon=True)
-        thread.start()
-
-        def stop():
-            server.shutdown()
-            server.server_close()
-            thread.join(10)
-        cls.addClassCleanup(stop)
-        cls.base_url = 'http://localhost:%s' % server.server_port
+        return sao.serve_sao(app)
 
     # -- the municipality --------------------------------------------------
 

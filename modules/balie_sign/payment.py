@@ -29,7 +29,7 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from digitale_balie import clock
-from digitale_balie.model import company_through
+from digitale_balie.model import company_through, party_through
 
 from . import mollie
 
@@ -216,7 +216,7 @@ class Service(metaclass=PoolMeta):
         "can change it for each payment. Leave empty when it is free.")
 
 
-class Payment(Workflow, ModelSQL, ModelView):
+class Payment(party_through('dossier'), Workflow, ModelSQL, ModelView):
     "Payment"
     __name__ = 'balie.payment'
     _rec_name = 'description'
@@ -228,9 +228,6 @@ class Payment(Workflow, ModelSQL, ModelView):
         domain=[('company', '=', Eval('company', -1))])
     appointment = fields.Many2One('balie.appointment', "Appointment",
         readonly=True, ondelete='SET NULL')
-    party = fields.Function(fields.Many2One('party.party', "Citizen",
-            context={'company': Eval('company', -1)}, depends={'company'}),
-        'on_change_with_party', searcher='search_party')
     reference = fields.Char("Reference", required=True, readonly=True,
         strip=False,
         help="The random part of the citizen's payment page address.")
@@ -289,14 +286,6 @@ class Payment(Workflow, ModelSQL, ModelView):
     @classmethod
     def default_state(cls):
         return 'requested'
-
-    @fields.depends('dossier', '_parent_dossier.party')
-    def on_change_with_party(self, name=None):
-        return self.dossier.party if self.dossier else None
-
-    @classmethod
-    def search_party(cls, name, clause):
-        return [('dossier.party',) + tuple(clause[1:])]
 
     def get_communication_display(self, name):
         return format_communication(self.communication)

@@ -25,7 +25,7 @@ from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from digitale_balie import clock
-from digitale_balie.model import company_through
+from digitale_balie.model import company_through, party_through
 from digitale_balie.slots import TIMEZONE, to_local
 
 from . import pades
@@ -179,7 +179,8 @@ class Configuration(metaclass=PoolMeta):
         return self.signature_code_attempts or 5
 
 
-class SignatureRequest(Workflow, ModelSQL, ModelView):
+class SignatureRequest(
+        party_through('dossier'), Workflow, ModelSQL, ModelView):
     "Signature Request"
     __name__ = 'balie.signature.request'
     _rec_name = 'title'
@@ -194,9 +195,6 @@ class SignatureRequest(Workflow, ModelSQL, ModelView):
         domain=[('dossier', '=', Eval('dossier', -1))],
         help="The call in which the signature was asked; the code goes "
         "to its e-mail address or mobile number.")
-    party = fields.Function(fields.Many2One('party.party', "Citizen",
-            context={'company': Eval('company', -1)}, depends={'company'}),
-        'on_change_with_party', searcher='search_party')
     reference = fields.Char("Reference", required=True, readonly=True,
         strip=False,
         help="The random part of the citizen's signing page address.")
@@ -256,14 +254,6 @@ class SignatureRequest(Workflow, ModelSQL, ModelView):
     @classmethod
     def default_state(cls):
         return 'requested'
-
-    @fields.depends('dossier', '_parent_dossier.party')
-    def on_change_with_party(self, name=None):
-        return self.dossier.party if self.dossier else None
-
-    @classmethod
-    def search_party(cls, name, clause):
-        return [('dossier.party',) + tuple(clause[1:])]
 
     method_string = method.translated('method')
     assurance_string = assurance.translated('assurance')

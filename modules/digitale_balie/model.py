@@ -2,6 +2,7 @@
 # of this repository contains the full copyright notices and license terms.
 "Small building blocks shared by the models of the Digitale Balie modules."
 from trytond.model import Model, fields
+from trytond.pyson import Eval
 
 
 def company_through(parent):
@@ -23,3 +24,25 @@ def company_through(parent):
             return [('%s.company' % parent,) + tuple(clause[1:])]
 
     return CompanyThrough
+
+
+def party_through(parent):
+    """A mixin with the citizen (`party`) read and searched through the
+    Many2One `parent` (a record that has a party, like the dossier)."""
+
+    class PartyThrough(Model):
+        party = fields.Function(fields.Many2One('party.party', "Citizen",
+                context={'company': Eval('company', -1)},
+                depends={'company'}),
+            'on_change_with_party', searcher='search_party')
+
+        @fields.depends(parent, '_parent_%s.party' % parent)
+        def on_change_with_party(self, name=None):
+            record = getattr(self, parent)
+            return record.party if record else None
+
+        @classmethod
+        def search_party(cls, name, clause):
+            return [('%s.party' % parent,) + tuple(clause[1:])]
+
+    return PartyThrough

@@ -375,6 +375,12 @@ class PaymentTestCase(_SignCase):
             Payment = pool.get('balie.payment')
             payment, = Payment.search([('reference', '=', reference)])
             self.assertEqual(payment.amount, Decimal('7.50'))
+            # the citizen, through the dossier: read and searched
+            self.assertEqual(payment.party, payment.dossier.party)
+            self.assertIn(payment, Payment.search(
+                    [('party', '=', payment.dossier.party.id)]))
+            self.assertNotIn(payment, Payment.search(
+                    [('party', '!=', payment.dossier.party.id)]))
             self.assertEqual(payment.online_status, 'open')
             Payment.check_online([payment])
         self.assertEqual(self.payment(reference)['state'], 'paid')

@@ -180,6 +180,10 @@ class SignatureTestCase(_SignCase):
             SignatureRequest = pool.get('balie.signature.request')
             request, = SignatureRequest.search([
                     ('document', '=', document)])
+            # the citizen, through the dossier: read and searched
+            self.assertEqual(request.party, dossier.party)
+            self.assertIn(request, SignatureRequest.search(
+                    [('party', '=', dossier.party.id)]))
             return request.reference
 
     def request(self, reference):

@@ -284,9 +284,14 @@ class BrowserTestCase(unittest.TestCase):
     # -- the server ------------------------------------------------------
 
     @classmethod
+    def wsgi_application(cls):
+        "What the test server serves: trytond's application."
+        return app
+
+    @classmethod
     def start_server(cls):
-        server = make_server('127.0.0.1', 0, app, threaded=True,
-            request_handler=_QuietHandler)
+        server = make_server('127.0.0.1', 0, cls.wsgi_application(),
+            threaded=True, request_handler=_QuietHandler)
         thread = threading.Thread(target=server.serve_forever,
             name='balie-browser-server', daemon=True)
         thread.start()
