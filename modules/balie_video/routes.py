@@ -171,7 +171,7 @@ def after_call(portal):
             ], order=[('start', 'ASC')], limit=1)
     follow_up = None
     if follow_ups:
-        follow_up = follow_ups[0].message_values()
+        follow_up = follow_ups[0].message_values(portal.language)
     Portal = pool.get('balie.portal')
     return portal.page('after',
         next_steps=rooms[0].next_steps if rooms else None,

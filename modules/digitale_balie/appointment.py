@@ -465,36 +465,79 @@ class Appointment(Workflow, ModelSQL, ModelView):
             'email_sms': ['email', 'sms'],
             }.get(self.notify_by, [])
 
-    def message_values(self):
-        """What the citizen reads about the appointment, in their language:
-        the values of message templates, the card and the portal."""
+    def message_values(self, language=None):
+        """What the citizen reads about the appointment, in their language
+        (or the one they chose on the portal): the values of message
+        templates, the card and the portal."""
         from .dates import format_datetime_words
         pool = Pool()
         Configuration = pool.get('balie.configuration')
-        with Transaction().set_context(language=self.language):
+        language = language or self.language
+        with Transaction().set_context(language=language):
             settings = Configuration.portal_settings()
-            # one read follows the relations, in the citizen's language
-            row, = self.read([self.id], [
-                    'party.name', 'dossier.subject', 'employee.party.name',
-                    'service.name', 'service.preparation'])
-
-        def value(*path):
-            "The value at the end of a path of relations, or ''."
-            record = row
-            for name in path[:-1]:
-                record = record.get(name + '.') or {}
-            return record.get(path[-1]) or ''
-        name = value('party', 'name')
+            row = self._message_row()
+        name = row['name']
         return {
             'first_name': name.split(' ')[0],
             'name': name,
-            'subject': (value('dossier', 'subject')
-                or value('service', 'name')),
-            'when': format_datetime_words(self.start, self.language),
-            'clerk': value('employee', 'party', 'name').split(' ')[0],
+            'subject': row['subject'] or row['service'],
+            'when': format_datetime_words(self.start, language),
+            'clerk': row['clerk'].split(' ')[0],
             'phone': settings.help_phone,
             'municipality': settings.municipality_name,
-            'preparation': value('service', 'preparation'),
+            'preparation': row['preparation'],
+            }
+
+    def _message_row(self):
+        """The citizen's name, the subject, the clerk's name and the
+        service's texts in the context's language, in one query: every
+        portal page and every message shows them."""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Dossier = pool.get('balie.dossier')
+        Employee = pool.get('company.employee')
+        Service = pool.get('balie.service')
+        Translation = pool.get('ir.translation')
+        transaction = Transaction()
+        appointment = self.__table__()
+        party = Party.__table__()
+        dossier = Dossier.__table__()
+        employee = Employee.__table__()
+        clerk = Party.__table__()
+        service = Service.__table__()
+        cursor = transaction.connection.cursor()
+        cursor.execute(*appointment
+            .join(party, 'LEFT', condition=appointment.party == party.id)
+            .join(dossier, 'LEFT',
+                condition=appointment.dossier == dossier.id)
+            .join(employee, 'LEFT',
+                condition=appointment.employee == employee.id)
+            .join(clerk, 'LEFT', condition=employee.party == clerk.id)
+            .join(service, 'LEFT',
+                condition=appointment.service == service.id)
+            .select(party.name, dossier.subject, clerk.name, service.id,
+                service.name, service.preparation,
+                service.write_date,
+                where=appointment.id == self.id))
+        (name, subject, clerk_name, service_id, service_name, preparation,
+            changed) = cursor.fetchone()
+        texts = {'name': service_name, 'preparation': preparation}
+        if service_id is not None:
+            # the translations as ModelSQL.read takes them, from the same
+            # cache of ir.translation
+            if isinstance(changed, str):
+                changed = dt.datetime.fromisoformat(changed)
+            for field in texts:
+                texts[field] = Translation.get_ids(
+                    'balie.service,' + field, 'model', transaction.language,
+                    [service_id], cached_after=changed).get(
+                    service_id) or texts[field]
+        return {
+            'name': name or '',
+            'subject': subject or '',
+            'clerk': clerk_name or '',
+            'service': texts['name'] or '',
+            'preparation': texts['preparation'] or '',
             }
 
     def ical_file(self, url):

@@ -6,6 +6,7 @@ the token leaves the address bar, the history and the Referer at once.
 `balie.portal` is the extension point of the portal pages: other modules
 (balie_video, balie_sign) add buttons to the personal page, sources to the
 Content-Security-Policy and template directories through it."""
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -15,6 +16,7 @@ import time
 from collections import deque
 
 from genshi.template import TemplateLoader
+from sql import Column, Null
 
 from trytond.i18n import gettext
 from trytond.model import Index, Model, ModelSQL, Unique, fields
@@ -27,6 +29,21 @@ COOKIE = '__Host-balie'
 SESSION_BYTES = 32
 TEMPLATES = os.path.join(os.path.dirname(__file__), 'templates')
 PORTAL_LANGUAGES = ['nl', 'fr', 'en']
+
+
+# the appointment's fields every portal page reads (PortalSession.find)
+PORTAL_APPOINTMENT_FIELDS = [
+    'state', 'start', 'end', 'language', 'delay_minutes', 'party',
+    'dossier', 'employee', 'service', 'company', 'notify_by']
+
+
+def _python_value(kind, name, value):
+    "A value of a plain SELECT as the field's read gives it."
+    if value is not None and isinstance(value, str) and (
+            kind._fields[name]._type == 'datetime'):
+        # SQLite answers plain selects of timestamps with text
+        return dt.datetime.fromisoformat(value)
+    return value
 
 
 def _hash(value):
@@ -79,16 +96,51 @@ class PortalSession(ModelSQL):
 
     @classmethod
     def find(cls, key):
-        "The valid session behind a session key, or None."
+        """The valid session behind a session key, or None.
+
+        Every portal request starts here, so this is one query: the
+        session, its personal link (not revoked, not expired) and the
+        appointment.  What it read goes into the transaction's record
+        cache, as a read would put it there, so that session.token and
+        session.token.appointment cost no further query."""
+        pool = Pool()
+        Token = pool.get('balie.access.token')
+        Appointment = pool.get('balie.appointment')
         if not key or len(key) > 100:
             return None
-        sessions = cls.search([
-                ('session_hash', '=', _hash(key)),
-                ('expires_at', '>', clock.now()),
-                ], limit=1)
-        if not sessions or sessions[0].token.state != 'valid':
+        transaction = Transaction()
+        session = cls.__table__()
+        token = Token.__table__()
+        appointment = Appointment.__table__()
+        now = clock.now()
+        columns = {
+            cls: ['id', 'token', 'expires_at', 'language'],
+            Token: ['id', 'appointment', 'purpose', 'expires_at',
+                'revoked_at'],
+            Appointment: ['id', *PORTAL_APPOINTMENT_FIELDS],
+            }
+        tables = {cls: session, Token: token, Appointment: appointment}
+        cursor = transaction.connection.cursor()
+        cursor.execute(*session
+            .join(token, condition=session.token == token.id)
+            .join(appointment, condition=token.appointment == appointment.id)
+            .select(*(Column(tables[kind], name)
+                    for kind, names in columns.items() for name in names),
+                where=(session.session_hash == _hash(key))
+                & (session.expires_at > now)
+                & (token.revoked_at == Null)
+                & (token.expires_at > now),
+                limit=1))
+        row = cursor.fetchone()
+        if row is None:
             return None
-        return sessions[0]
+        values = iter(row)
+        cache = transaction.get_cache()
+        for kind, names in columns.items():
+            data = {name: _python_value(kind, name, next(values))
+                for name in names}
+            cache[kind.__name__][data.pop('id')]._update(data)
+        return cls(row[0])
 
     @classmethod
     def lookup(cls, key):
@@ -208,7 +260,8 @@ class Portal(Model):
         elif appointment.state == 'booked' and appointment.delay_minutes:
             notices.append({'kind': 'notice', 'role': 'status',
                     'text': gettext('digitale_balie.msg_portal_delay',
-                        **appointment_values(session.token))})
+                        **appointment_values(
+                            session.token, Transaction().language))})
         return notices
 
 
@@ -265,9 +318,10 @@ def render(template_name, language, **values):
             **values).render('html', doctype='html5')
 
 
-def appointment_values(token):
+def appointment_values(token, language=None):
+    "What the portal's pages show of the link's appointment."
     appointment = token.appointment
-    values = appointment.message_values()
+    values = appointment.message_values(language)
     values.update({
             'minutes': str(appointment.delay_minutes or ''),
             'state': appointment.state,

@@ -253,7 +253,7 @@ def confirm(portal):
     session_key = Session.open(token)
     link = portal.config.personal_url(raw)
     response = portal.page('book_done', service=service, link=link,
-        **appointment.message_values())
+        **appointment.message_values(portal.language))
     response.set_cookie(COOKIE, session_key, max_age=session_max_age(token),
         path='/', secure=True, httponly=True,
         samesite='None' if portal.frame_ancestors else 'Lax')

@@ -113,7 +113,7 @@ class PortalRequest:
 
     def appointment_values(self):
         "What the citizen reads about their appointment, in their language."
-        return appointment_values(self.token)
+        return appointment_values(self.token, self.language)
 
     @property
     def csrf(self):

@@ -7,6 +7,7 @@ moving and cancelling, the manual, and that one citizen never sees another.
 import datetime as dt
 import io
 import re
+from contextlib import contextmanager
 from unittest.mock import patch
 
 from icalendar import Calendar
@@ -31,6 +32,24 @@ BASE = 'https://balie.voorbeeld.example'
 PNG = (b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01'
     b'\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f'
     b'\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82')
+
+
+@contextmanager
+def count_statements():
+    "The SQL statements sent to the database while in the block."
+    from trytond import backend
+    if backend.name == 'postgresql':
+        from trytond.backend.postgresql.database import LoggingCursor as cls
+    else:
+        from trytond.backend.sqlite.database import SQLiteCursor as cls
+    statements = []
+    original = cls.execute
+
+    def execute(cursor, query, *args, **kwargs):
+        statements.append(' '.join(str(query).split()))
+        return original(cursor, query, *args, **kwargs)
+    with patch.object(cls, 'execute', execute):
+        yield statements
 
 
 def csrf_of(html):
@@ -443,6 +462,72 @@ class PortalTestCase(_OutboxCase):
         configure(True, portal_logo=None)
         self.assertNotIn('src="/balie/logo"',
             self.get(client, '/balie').get_data(as_text=True))
+
+    def test_personal_page_reads_little_and_follows_changes(self):
+        "Test that the personal page takes few queries and shows every change"
+        _, _, service = self.setup_balie()
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(10, 30)),
+            notify_by='paper')
+
+        def prepare(**texts):
+            with self.transaction():
+                Service = Pool().get('balie.service')
+                for language, text in texts.items():
+                    with Transaction().set_context(language=language):
+                        Service.write([Service(service)],
+                            {'preparation': text})
+        prepare(en="Your bank card.", nl="Uw bankkaart.",
+            fr="Votre carte bancaire.")
+        client = self.open(appointment)
+        self.assertIn('Uw bankkaart.',
+            self.get(client, '/balie').get_data(as_text=True))
+
+        # the session, the link, the appointment and the page's texts come
+        # from two queries once the settings are cached, and the service's
+        # translations from trytond's cache of ir.translation (which asks
+        # the database again while it is older than the service's write)
+        with count_statements() as statements:
+            html = self.get(client, '/balie').get_data(as_text=True)
+        self.assertIn('Goedendag Maria', html)
+        self.assertLessEqual(len(statements), 4, statements)
+        self.assertEqual(
+            len([s for s in statements if 'ir_translation' not in s]), 2,
+            statements)
+
+        html = self.get(client, '/balie').get_data(as_text=True)
+        client.post('/balie/taal', base_url=BASE,
+            data={'lang': 'fr', 'csrf': csrf_of(html)},
+            headers={'Origin': BASE})
+        self.assertIn('Votre carte bancaire.',
+            self.get(client, '/balie').get_data(as_text=True))
+        # a new translation shows at once (the cache of ir.translation
+        # is asked with the service's write date)
+        prepare(fr="Votre carte bancaire et votre carte d'identité.")
+        html = self.get(client, '/balie').get_data(as_text=True)
+        self.assertIn('Votre carte bancaire et votre carte', html)
+
+        # the clerk moves the appointment: the page follows at once
+        with self.transaction():
+            Appointment = Pool().get('balie.appointment')
+            record = Appointment(appointment)
+            Appointment.write([record], {
+                    'start': record.start + dt.timedelta(hours=1),
+                    'end': record.end + dt.timedelta(hours=1)})
+        self.assertIn('data-start="2026-12-08T10:30:00Z"',
+            self.get(client, '/balie').get_data(as_text=True))
+
+        # a link revoked or expired after the session opened ends it
+        other = self.book(service, to_utc(TUESDAY, dt.time(9, 0)),
+            notify_by='paper', name="Jan Peeters")
+        second = self.open(other)
+        self.get(second, '/balie')
+        with self.transaction():
+            Token = Pool().get('balie.access.token')
+            Token.revoke(Token.search([('appointment', '=', appointment)]))
+            Token.write(Token.search([('appointment', '=', other)]),
+                {'expires_at': dt.datetime(2000, 1, 1)})
+        self.get(client, '/balie', status=404)
+        self.get(second, '/balie', status=404)
 
     def test_session_and_csrf_token_are_bound(self):
         "Test that the CSRF token is derived from the session key"
