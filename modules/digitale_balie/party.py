@@ -2,7 +2,8 @@
 # of this repository contains the full copyright notices and license terms.
 "The citizen is a party; validation of what the clerk types about them."
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from email_validator import (
+    EmailNotValidError, EmailUndeliverableError, validate_email)
 from phonenumbers import NumberParseException, PhoneNumberFormat
 from stdnum.be import bis, nn
 from stdnum.exceptions import ValidationError as StdnumValidationError
@@ -50,7 +51,23 @@ def parse_email(value, check_domain=False):
     except EmailNotValidError as exception:
         raise CitizenValidationError(gettext(
                 'digitale_balie.msg_invalid_email', email=value,
-                reason=str(exception))) from exception
+                reason=email_reason(value, exception))) from exception
+
+
+def email_reason(value, exception):
+    """What is wrong with an e-mail address, in the user's language
+    (email-validator explains it in English only)."""
+    local, _, domain = (value or '').rpartition('@')
+    if isinstance(exception, EmailUndeliverableError):
+        return gettext('digitale_balie.msg_email_reason_undeliverable',
+            domain=domain)
+    if (value or '').count('@') != 1 or not local or not domain:
+        return gettext('digitale_balie.msg_email_reason_at')
+    if any(c.isspace() for c in value):
+        return gettext('digitale_balie.msg_email_reason_space')
+    if 'after the @' in str(exception):
+        return gettext('digitale_balie.msg_email_reason_domain')
+    return gettext('digitale_balie.msg_email_reason_characters')
 
 
 def parse_national_number(value):
