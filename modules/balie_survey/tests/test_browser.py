@@ -14,7 +14,7 @@ from digitale_balie.tests.test_module import TUESDAY
 
 START = to_utc(TUESDAY, dt.time(10, 30))
 INVITE = {
-    'nl': "Wil je ons helpen met een paar korte vragen? Het is vrijwillig.",
+    'nl': "Wilt u ons helpen met een paar korte vragen? Het is vrijwillig.",
     'fr': "Voulez-vous nous aider en répondant à quelques questions courtes",
     }
 
@@ -75,7 +75,7 @@ class SurveyBrowserTestCase(BrowserTestCase):
         appointment = self.ended_call()
         before = self.responses()
         page = self.after_call_page(appointment)
-        dialog = page.get_by_role('dialog', name="Wat vond je ervan?")
+        dialog = page.get_by_role('dialog', name="Wat vond u ervan?")
         self.assertTrue(dialog.is_visible())
         self.assertIn(INVITE['nl'], dialog.inner_text())
         self.assertEqual(page.evaluate('document.activeElement.id'),
@@ -98,7 +98,7 @@ class SurveyBrowserTestCase(BrowserTestCase):
         self.screenshot(page, 'survey-form-filled-nl')
         page.get_by_role('button', name='Verstuur mijn antwoorden').click()
         page.wait_for_url(self.url('/balie/enquete/klaar'))
-        self.assertIn('Bedankt voor je antwoorden',
+        self.assertIn('Bedankt voor uw antwoorden',
             page.locator('main').inner_text())
         self.check_axe(page, 'survey-thanks-nl')
         self.assertEqual(self.invitation_state(appointment), 'answered')

@@ -27,7 +27,7 @@ from balie_survey.report import export_csv
 from balie_survey.response import mask_personal_data
 from balie_survey.statistics import neutralise
 
-INVITE = "Wil je ons helpen met een paar korte vragen? Het is vrijwillig."
+INVITE = "Wilt u ons helpen met een paar korte vragen? Het is vrijwillig."
 MONDAY = dt.date(2026, 12, 7)  # the Monday of START's week
 DECEMBER = dt.date(2026, 12, 1)
 # what may identify the one who answered: nothing of a response leads here
@@ -173,7 +173,7 @@ class SurveyTestCase(_OutboxCase):
 
         status, html = self.page(client, '/balie/enquete')
         self.assertEqual(status, 200)
-        self.assertIn('Hoe tevreden ben je over het videogesprek?', html)
+        self.assertIn('Hoe tevreden bent u over het videogesprek?', html)
         self.assertIn('Heel goed', html)
         self.assertIn('Wat kan beter?', html)
         self.assertEqual(len(re.findall(r'<fieldset', html)), 5)
@@ -201,7 +201,7 @@ class SurveyTestCase(_OutboxCase):
         self.assertEqual(answer.status_code, 303)
         self.assertTrue(answer.headers['Location'].endswith(
                 '/balie/enquete/klaar'))
-        self.assertIn('Bedankt voor je antwoorden',
+        self.assertIn('Bedankt voor uw antwoorden',
             self.page(client, '/balie/enquete/klaar')[1])
         response, = self.responses()
         self.assertEqual(response['satisfaction'], 4)
@@ -222,7 +222,7 @@ class SurveyTestCase(_OutboxCase):
         self.assertEqual(len(self.responses()), 1)
         status, html = self.page(client, '/balie/einde')
         self.assertNotIn(INVITE, html)
-        self.assertIn('Bedankt voor je antwoorden', html)
+        self.assertIn('Bedankt voor uw antwoorden', html)
 
     def test_declining_ends_cleanly(self):
         "Test 'No, thanks': recorded as declined, no message follows"

@@ -46,7 +46,9 @@ def count_statements():
     original = cls.execute
 
     def execute(cursor, query, *args, **kwargs):
-        statements.append(' '.join(str(query).split()))
+        text = ' '.join(str(query).split())
+        if text:
+            statements.append(text)
         return original(cursor, query, *args, **kwargs)
     with patch.object(cls, 'execute', execute):
         yield statements
