@@ -327,10 +327,10 @@ class Appointment(Workflow, ModelSQL, ModelView):
         pool = Pool()
         Configuration = pool.get('balie.configuration')
         vlist = [v.copy() for v in vlist]
-        # concurrent bookings of one clerk queue here instead of
-        # deadlocking inside the check of the overlap constraint
-        cls.lock_employees({v['employee'] for v in vlist
-                if v.get('employee')})
+        # concurrent bookings of one clerk on one day queue here instead
+        # of deadlocking inside the check of the overlap constraint
+        cls.lock_slots([(v['employee'], v['start'], v['end']) for v in vlist
+                if v.get('employee') and v.get('start') and v.get('end')])
         # slots held for a citizen who is typing their code are taken too
         # (the hold took the same lock, so it is committed by now)
         BookingRequest = pool.get('balie.booking.request')
@@ -349,14 +349,25 @@ class Appointment(Workflow, ModelSQL, ModelView):
         return super().create(vlist)
 
     @classmethod
-    def lock_employees(cls, employees):
-        "Take the clerks' booking locks (PostgreSQL), in a fixed order."
+    def lock_slots(cls, slots):
+        """Take the booking locks of (employee, start, end) slots in UTC
+        (PostgreSQL): one per clerk and local day, in a fixed order.  Two
+        overlapping slots of a clerk share a day, so their bookings queue;
+        bookings of the clerk on other days do not wait."""
         transaction = Transaction()
         database = transaction.database
         cursor = transaction.connection.cursor()
-        for employee in sorted(set(employees)):
-            cursor.execute(*Select([
-                        database.lock_id(_lock_key(employee), timeout=True)]))
+        keys = set()
+        for employee, start, end in slots:
+            day = engine.to_local(start).date()
+            last = engine.to_local(
+                max(end - dt.timedelta(microseconds=1), start)).date()
+            while day <= last:
+                keys.add((getattr(employee, 'id', employee), day))
+                day += dt.timedelta(days=1)
+        for employee, day in sorted(keys):
+            cursor.execute(*Select([database.lock_id(
+                            _lock_key(employee, day), timeout=True)]))
 
     @classmethod
     def copy(cls, appointments, default=None):
@@ -782,13 +793,18 @@ class Appointment(Workflow, ModelSQL, ModelView):
         cursor = transaction.connection.cursor()
         if transaction.database.has_range():
             # the GiST index of the overlap constraint answers this;
-            # "start < hi AND end > lo" would walk the clerks' history
+            # "start < hi AND end > lo" would walk the clerks' history.
+            # 'cancelled' is written out as in the index's predicate: as a
+            # parameter, the generic plan that PostgreSQL uses once psycopg
+            # prepares the statement (from its 5th run on a connection)
+            # could not use the partial index and read the whole table
             cursor.execute(
                 'SELECT employee, start, "end", service FROM "%s" '
-                'WHERE employee = ANY(%%s) AND state != %%s AND id != %%s '
+                "WHERE employee = ANY(%%s) AND state != 'cancelled' "
+                'AND id != %%s '
                 "AND tsrange(start, \"end\", '[)') && tsrange(%%s, %%s, '[)')"
                 % cls._table + (' LIMIT %d' % limit if limit else ''),
-                (list(employees), 'cancelled', exclude or -1, lo, hi))
+                (list(employees), exclude or -1, lo, hi))
         else:
             table = cls.__table__()
             cursor.execute(*table.select(
@@ -970,9 +986,9 @@ class Appointment(Workflow, ModelSQL, ModelView):
 
 # SQLite answers raw selects with strings (and time deltas as seconds)
 
-def _lock_key(employee_id):
-    "An advisory lock key per clerk."
-    text = 'balie.appointment,employee,%s' % employee_id
+def _lock_key(employee_id, day):
+    "An advisory lock key per clerk and day."
+    text = 'balie.appointment,employee,%s,%s' % (employee_id, day.isoformat())
     return int(hashlib.sha256(text.encode()).hexdigest(), 16) % 10 ** 8
 
 

@@ -18,7 +18,7 @@ import secrets
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
-from trytond import config
+from trytond import backend, config
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool
@@ -107,13 +107,20 @@ class BookingRequest(ModelSQL, ModelView):
         "(employee, start, end, service) of the slots held over [lo, hi)"
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
-        cursor.execute(*table.select(
-                table.employee, table.start, table.end, table.service,
-                where=table.employee.in_(list(employees))
-                & (table.state == 'pending')
-                & (table.hold_until > clock.now())
-                & (table.id != (exclude or -1))
-                & (table.start < hi) & (table.end > lo)))
+        query, params = table.select(
+            table.employee, table.start, table.end, table.service,
+            where=table.employee.in_(list(employees))
+            & (table.state == 'pending')
+            & (table.hold_until > clock.now())
+            & (table.id != (exclude or -1))
+            & (table.start < hi) & (table.end > lo))
+        if backend.name == 'postgresql':
+            # planned for its values each time: a generic plan of the
+            # prepared statement could not use the partial index on the
+            # pending holds (see Appointment._busy_rows)
+            cursor.execute(query, params, prepare=False)
+        else:
+            cursor.execute(query, params)
         return cursor.fetchall()
 
     @classmethod
@@ -146,8 +153,10 @@ class BookingRequest(ModelSQL, ModelView):
                     'digitale_balie.msg_slot_unavailable',
                     when=Appointment._format_when(start)))
         slot = slots[0]
-        # the same lock as a booking of this clerk, then look again
-        Appointment.lock_employees([slot.employee])
+        # the same lock as a booking of this clerk on this day, then look
+        # again
+        Appointment.lock_slots(
+            [(slot.employee, slot.start, slot.end + service.buffer)])
         if (Appointment._busy_rows([slot.employee], slot.start,
                     slot.end + service.buffer, limit=1)
                 or cls.held_rows([slot.employee], slot.start,

@@ -2,6 +2,7 @@
 # of this repository contains the full copyright notices and license terms.
 import datetime as dt
 import hashlib
+import json
 from contextlib import contextmanager
 from unittest.mock import patch
 
@@ -382,6 +383,46 @@ class DigitaleBalieTestCase(
         cursor.execute(
             "SELECT 1 FROM pg_extension WHERE extname = 'btree_gist'")
         self.assertEqual(len(cursor.fetchall()), 1)
+
+    @with_transaction()
+    def test_busy_rows_use_the_overlap_index_when_prepared(self):
+        "Test that the clerks' busy times keep their index in a generic plan"
+        # psycopg prepares a statement from its 5th run on a connection
+        # and PostgreSQL may then plan it once for any parameters: a
+        # parameter in place of the partial indexes' "state <> 'cancelled'"
+        # made every booking read the whole table (49 ms instead of 0.3)
+        if backend.name != 'postgresql':
+            self.skipTest("PostgreSQL only: SQLite prepares no plans")
+        from psycopg import ClientCursor
+
+        from trytond.backend.postgresql.database import LoggingCursor
+        Appointment = Pool().get('balie.appointment')
+        company, employees, service = create_balie()
+        sent = []
+        original = LoggingCursor.execute
+
+        def execute(cursor, query, params=None, **kwargs):
+            sent.append((query, params))
+            return original(cursor, query, params, **kwargs)
+        with patch.object(LoggingCursor, 'execute', execute):
+            Appointment._busy_rows([employees[0].id],
+                local(TUESDAY, 9), local(TUESDAY, 12))
+        (query, params), = sent
+        numbered = query
+        for n in range(1, len(params) + 1):
+            numbered = numbered.replace('%s', '$%d' % n, 1)
+        cursor = Transaction().connection.cursor()
+        cursor.execute('PREPARE balie_busy AS ' + numbered)
+        cursor.execute('SET LOCAL plan_cache_mode = force_generic_plan')
+        # the test table is small: make a scan the last resort
+        cursor.execute('SET LOCAL enable_seqscan = off')
+        # EXPLAIN takes no bound parameters: the values as literals
+        cursor.execute(ClientCursor(Transaction().connection).mogrify(
+                'EXPLAIN (FORMAT JSON) EXECUTE balie_busy(%s)'
+                % ', '.join(['%s'] * len(params)), params))
+        plan = json.dumps(cursor.fetchone()[0])
+        cursor.execute('DEALLOCATE balie_busy')
+        self.assertRegex(plan, r'"Index Cond": "\(\(?employee = ANY', plan)
 
     @with_transaction()
     def test_appointment_date_search(self):
