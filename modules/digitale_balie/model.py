@@ -1,6 +1,7 @@
 # This file is part of Digitale Balie.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 "Small building blocks shared by the models of the Digitale Balie modules."
+from trytond import backend
 from trytond.model import Model, fields
 from trytond.pyson import Eval
 
@@ -46,3 +47,16 @@ def party_through(parent):
             return [('%s.party' % parent,) + tuple(clause[1:])]
 
     return PartyThrough
+
+
+def execute_planned(cursor, query, params=()):
+    """Run a query that PostgreSQL plans for its values at every run.
+
+    psycopg prepares a statement from its 5th run on a connection, and
+    PostgreSQL may then use one generic plan for any parameters.  Such a
+    plan cannot use a partial index whose predicate a parameter stands for
+    (WHERE state = 'pending'): it reads the whole table instead."""
+    if backend.name == 'postgresql':
+        cursor.execute(query, params, prepare=False)
+    else:
+        cursor.execute(query, params)

@@ -29,6 +29,7 @@ from trytond.transaction import Transaction
 from . import channels, clock
 from .configuration import LANGUAGES
 from .exceptions import MessageError
+from .model import execute_planned
 from .template import KINDS, render
 
 logger = logging.getLogger(__name__)
@@ -323,7 +324,9 @@ class Message(ModelSQL, ModelView):
             if database.has_select_for():
                 For = database.get_select_for_skip_locked()
                 query.for_ = For('UPDATE')
-            cursor.execute(*query)
+            # the partial index on the open messages needs a plan per run:
+            # a generic plan reads every message ever sent
+            execute_planned(cursor, *query)
             claimed = [r[0] for r in cursor]
             if claimed:
                 cursor.execute(*table.update(

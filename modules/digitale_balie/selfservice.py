@@ -18,7 +18,7 @@ import secrets
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
-from trytond import backend, config
+from trytond import config
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool
@@ -30,6 +30,7 @@ from .appointment import parse_utc
 from .channels import (
     SMTP_POLICY, Prepared, Sender, gateway, gsm_friendly, recipient_header)
 from .exceptions import SlotUnavailableError
+from .model import execute_planned
 
 CODE_DIGITS = 6
 KEY_BYTES = 32
@@ -114,13 +115,8 @@ class BookingRequest(ModelSQL, ModelView):
             & (table.hold_until > clock.now())
             & (table.id != (exclude or -1))
             & (table.start < hi) & (table.end > lo))
-        if backend.name == 'postgresql':
-            # planned for its values each time: a generic plan of the
-            # prepared statement could not use the partial index on the
-            # pending holds (see Appointment._busy_rows)
-            cursor.execute(query, params, prepare=False)
-        else:
-            cursor.execute(query, params)
+        # the partial index on the pending holds needs a plan per run
+        execute_planned(cursor, query, params)
         return cursor.fetchall()
 
     @classmethod

@@ -425,6 +425,31 @@ class DigitaleBalieTestCase(
         self.assertRegex(plan, r'"Index Cond": "\(\(?employee = ANY', plan)
 
     @with_transaction()
+    def test_partial_index_queries_are_not_prepared(self):
+        "Test that the queries of partial indexes get a plan per run"
+        if backend.name != 'postgresql':
+            self.skipTest("PostgreSQL only: SQLite prepares no plans")
+        BookingRequest = Pool().get('balie.booking.request')
+        company, employees, service = create_balie()
+        cursor = Transaction().connection.cursor()
+
+        def prepared():
+            cursor.execute('SELECT statement FROM pg_prepared_statements')
+            return [r[0] for r in cursor if 'balie_booking_request' in r[0]]
+
+        def held():
+            for _ in range(8):
+                BookingRequest.held_rows([employees[0].id],
+                    local(TUESDAY, 9), local(TUESDAY, 12))
+        held()
+        self.assertEqual(prepared(), [])
+        # psycopg would have prepared it from its 5th run
+        with patch('digitale_balie.selfservice.execute_planned',
+                lambda cursor, query, params: cursor.execute(query, params)):
+            held()
+        self.assertEqual(len(prepared()), 1)
+
+    @with_transaction()
     def test_appointment_date_search(self):
         "Test searching appointments by local date"
         Appointment = Pool().get('balie.appointment')
