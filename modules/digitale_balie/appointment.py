@@ -845,6 +845,8 @@ class Appointment(Workflow, ModelSQL, ModelView):
         slot = candidates[0]
         old = appointment.start
         with cls._concurrency_guard(start):
+            # the same queue as a booking of this clerk on that day
+            cls.lock_slots([(slot.employee, slot.start, slot.end)])
             cls.write([appointment], {
                     'start': slot.start,
                     'end': slot.end,

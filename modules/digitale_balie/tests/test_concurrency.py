@@ -1,6 +1,7 @@
 # This file is part of Digitale Balie.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
 "Many clerks booking the same slot at the same moment, on PostgreSQL."
+import datetime as dt
 import threading
 import unittest
 
@@ -89,3 +90,45 @@ class ConcurrentBookingTestCase(unittest.TestCase):
             self.assertEqual(Appointment.search([], count=True), 1)
             # the losers' dossiers were rolled back with their savepoint
             self.assertEqual(Dossier.search([], count=True), 1)
+
+    def test_bookings_queue_per_clerk_and_day(self):
+        "Test that booking and moving hold the clerk's lock of that day only"
+        from psycopg import connect
+
+        from digitale_balie.appointment import _lock_key
+        with Transaction().start(DB_NAME, USER) as transaction:
+            company, employees, service = create_balie(
+                clerks=["Bart Claes"])
+            party = create_citizen("Burger Lock").id
+            clerk, company, service = employees[0].id, company.id, service.id
+            transaction.commit()
+        wednesday = TUESDAY + dt.timedelta(days=1)
+        # another connection asks for the locks while a transaction holds
+        # them (a lock of one's own transaction would always be granted)
+        uri = backend.Database._connection_params(DB_NAME)['conninfo']
+
+        def free(day):
+            with connect(uri, autocommit=True) as other:
+                granted, = other.execute(
+                    'SELECT pg_try_advisory_lock(%s)',
+                    (_lock_key(clerk, day),)).fetchone()
+                if granted:
+                    other.execute('SELECT pg_advisory_unlock(%s)',
+                        (_lock_key(clerk, day),))
+                return granted
+
+        with frozen():
+            with Transaction().start(DB_NAME, USER,
+                    context={'company': company}) as transaction:
+                Appointment = Pool().get('balie.appointment')
+                appointment = Appointment(Appointment.book_slot({
+                            'service': service, 'party': party,
+                            'start': local(TUESDAY, 10, 30)}))
+                self.assertFalse(free(TUESDAY))
+                self.assertTrue(free(wednesday))
+                Appointment.reschedule(appointment, local(wednesday, 9))
+                self.assertFalse(free(wednesday))
+                # the other tests of the class count their own bookings
+                transaction.rollback()
+            self.assertTrue(free(TUESDAY))
+            self.assertTrue(free(wednesday))
