@@ -350,7 +350,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def lock_slots(cls, slots):
-        """Take the booking locks of (employee, start, end) slots in UTC
+        """Take the booking locks of (employee id, start, end) slots in UTC
         (PostgreSQL): one per clerk and local day, in a fixed order.  Two
         overlapping slots of a clerk share a day, so their bookings queue;
         bookings of the clerk on other days do not wait."""
@@ -363,7 +363,7 @@ class Appointment(Workflow, ModelSQL, ModelView):
             last = engine.to_local(
                 max(end - dt.timedelta(microseconds=1), start)).date()
             while day <= last:
-                keys.add((getattr(employee, 'id', employee), day))
+                keys.add((employee, day))
                 day += dt.timedelta(days=1)
         for employee, day in sorted(keys):
             cursor.execute(*Select([database.lock_id(
@@ -536,8 +536,6 @@ class Appointment(Workflow, ModelSQL, ModelView):
         if service_id is not None:
             # the translations as ModelSQL.read takes them, from the same
             # cache of ir.translation
-            if isinstance(changed, str):
-                changed = dt.datetime.fromisoformat(changed)
             for field in texts:
                 texts[field] = Translation.get_ids(
                     'balie.service,' + field, 'model', transaction.language,

@@ -65,7 +65,10 @@ def email_reason(value, exception):
         return gettext('digitale_balie.msg_email_reason_at')
     if any(c.isspace() for c in value):
         return gettext('digitale_balie.msg_email_reason_space')
-    if 'after the @' in str(exception):
+    try:
+        # the same library decides whether the domain alone is the fault
+        validate_email('x@' + domain, check_deliverability=False)
+    except EmailNotValidError:
         return gettext('digitale_balie.msg_email_reason_domain')
     return gettext('digitale_balie.msg_email_reason_characters')
 

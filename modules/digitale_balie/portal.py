@@ -6,7 +6,6 @@ the token leaves the address bar, the history and the Referer at once.
 `balie.portal` is the extension point of the portal pages: other modules
 (balie_video, balie_sign) add buttons to the personal page, sources to the
 Content-Security-Policy and template directories through it."""
-import datetime as dt
 import hashlib
 import hmac
 import os
@@ -35,15 +34,6 @@ PORTAL_LANGUAGES = ['nl', 'fr', 'en']
 PORTAL_APPOINTMENT_FIELDS = [
     'state', 'start', 'end', 'language', 'delay_minutes', 'party',
     'dossier', 'employee', 'service', 'company', 'notify_by']
-
-
-def _python_value(kind, name, value):
-    "A value of a plain SELECT as the field's read gives it."
-    if value is not None and isinstance(value, str) and (
-            kind._fields[name]._type == 'datetime'):
-        # SQLite answers plain selects of timestamps with text
-        return dt.datetime.fromisoformat(value)
-    return value
 
 
 def _hash(value):
@@ -134,11 +124,12 @@ class PortalSession(ModelSQL):
         row = cursor.fetchone()
         if row is None:
             return None
+        # plain columns come as a read gives them (SQLite converts its
+        # TIMESTAMP columns too)
         values = iter(row)
         cache = transaction.get_cache()
         for kind, names in columns.items():
-            data = {name: _python_value(kind, name, next(values))
-                for name in names}
+            data = {name: next(values) for name in names}
             cache[kind.__name__][data.pop('id')]._update(data)
         return cls(row[0])
 

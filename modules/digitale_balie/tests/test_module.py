@@ -20,6 +20,7 @@ from digitale_balie.exceptions import (
 from digitale_balie.party import (
     parse_email, parse_national_number, parse_phone)
 from digitale_balie.slots import to_local
+from digitale_balie.tests.sql import sent_statements
 from digitale_balie.tests.translations import (
     TranslationTestMixin, load_translations)
 
@@ -394,17 +395,9 @@ class DigitaleBalieTestCase(
         if backend.name != 'postgresql':
             self.skipTest("PostgreSQL only: SQLite prepares no plans")
         from psycopg import ClientCursor
-
-        from trytond.backend.postgresql.database import LoggingCursor
         Appointment = Pool().get('balie.appointment')
         company, employees, service = create_balie()
-        sent = []
-        original = LoggingCursor.execute
-
-        def execute(cursor, query, params=None, **kwargs):
-            sent.append((query, params))
-            return original(cursor, query, params, **kwargs)
-        with patch.object(LoggingCursor, 'execute', execute):
+        with sent_statements() as sent:
             Appointment._busy_rows([employees[0].id],
                 local(TUESDAY, 9), local(TUESDAY, 12))
         (query, params), = sent
@@ -448,6 +441,31 @@ class DigitaleBalieTestCase(
                 lambda cursor, query, params: cursor.execute(query, params)):
             held()
         self.assertEqual(len(prepared()), 1)
+
+        # the dispatcher claims due messages in transactions of their own:
+        # look at the connections they ran on
+        from digitale_balie import outbox
+        Message = Pool().get('balie.message')
+
+        def claimed_on(execute):
+            connections = set()
+
+            def spy(cursor, query, params):
+                connections.add(cursor.connection)
+                return execute(cursor, query, params)
+            with patch('digitale_balie.outbox.execute_planned', spy):
+                for _ in range(20):
+                    Message._claim(10)
+            found = []
+            for connection in connections:
+                found += [r[0] for r in connection.execute(
+                        'SELECT statement FROM pg_prepared_statements')
+                    if 'balie_message' in r[0]]
+                connection.rollback()
+            return found
+        self.assertEqual(claimed_on(outbox.execute_planned), [])
+        self.assertTrue(claimed_on(
+                lambda cursor, query, params: cursor.execute(query, params)))
 
     @with_transaction()
     def test_appointment_date_search(self):

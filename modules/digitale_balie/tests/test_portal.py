@@ -7,7 +7,6 @@ moving and cancelling, the manual, and that one citizen never sees another.
 import datetime as dt
 import io
 import re
-from contextlib import contextmanager
 from unittest.mock import patch
 
 from icalendar import Calendar
@@ -24,6 +23,7 @@ from digitale_balie import web
 from digitale_balie.exceptions import ConfigurationError
 from digitale_balie.portal import csrf_token
 from digitale_balie.slots import to_utc
+from digitale_balie.tests.sql import sent_statements
 from digitale_balie.tests.translations import load_translations
 from digitale_balie.tests.test_module import TUESDAY
 from digitale_balie.tests.test_outbox import _OutboxCase
@@ -32,26 +32,6 @@ BASE = 'https://balie.voorbeeld.example'
 PNG = (b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01'
     b'\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f'
     b'\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82')
-
-
-@contextmanager
-def count_statements():
-    "The SQL statements sent to the database while in the block."
-    from trytond import backend
-    if backend.name == 'postgresql':
-        from trytond.backend.postgresql.database import LoggingCursor as cls
-    else:
-        from trytond.backend.sqlite.database import SQLiteCursor as cls
-    statements = []
-    original = cls.execute
-
-    def execute(cursor, query, *args, **kwargs):
-        text = ' '.join(str(query).split())
-        if text:
-            statements.append(text)
-        return original(cursor, query, *args, **kwargs)
-    with patch.object(cls, 'execute', execute):
-        yield statements
 
 
 def csrf_of(html):
@@ -488,8 +468,9 @@ class PortalTestCase(_OutboxCase):
         # from two queries once the settings are cached, and the service's
         # translations from trytond's cache of ir.translation (which asks
         # the database again while it is older than the service's write)
-        with count_statements() as statements:
+        with sent_statements() as sent:
             html = self.get(client, '/balie').get_data(as_text=True)
+        statements = [text for text, _ in sent]
         self.assertIn('Goedendag Maria', html)
         self.assertLessEqual(len(statements), 4, statements)
         self.assertEqual(
