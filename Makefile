@@ -1,6 +1,7 @@
 # Digitale Balie: developer shortcuts.  The logic lives in scripts/.
 #   make demo                  set everything up and start the demo server
 #   make test [ARGS="-k x"]    run all tests on SQLite and on PostgreSQL
+#   make test-quick            before a commit: SQLite, no browser (< 5 min)
 #   make test-sqlite / test-postgresql   one backend only
 #   make venv                  Debian packages + .venv with the project
 #   make sao                   the Tryton web client into var/sao
@@ -11,16 +12,19 @@
 SHELL := /bin/bash
 ARGS ?=
 
-.PHONY: help demo test test-sqlite test-postgresql venv sao axe postgres clean distclean
+.PHONY: help demo test test-quick test-sqlite test-postgresql venv sao axe postgres clean distclean
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 demo:
 	scripts/demo
 
 test:
 	scripts/test $(ARGS)
+
+test-quick:
+	BALIE_BACKENDS=sqlite BALIE_QUICK=1 scripts/test $(ARGS)
 
 test-sqlite:
 	BALIE_BACKENDS=sqlite scripts/test $(ARGS)

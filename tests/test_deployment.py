@@ -41,6 +41,8 @@ except ImportError:  # pragma: no cover
 import trytond
 from trytond import config as tconfig
 
+from digitale_balie.tests.tools import no_database
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPOSE = os.path.join(ROOT, 'docker-compose.yml')
 DOCKERFILE = os.path.join(ROOT, 'Dockerfile')
@@ -440,6 +442,7 @@ def prosody_rejects(token, prosody, now):
 
 
 @unittest.skipIf(yaml is None, "PyYAML is not installed (test dependency)")
+@no_database
 class ComposeTestCase(unittest.TestCase):
     "docker-compose.yml against trytond, the Dockerfile and the docs."
 
@@ -850,6 +853,7 @@ class ComposeTestCase(unittest.TestCase):
 
 
 @unittest.skipIf(yaml is None, "PyYAML is not installed (test dependency)")
+@no_database
 class DockerfileTestCase(unittest.TestCase):
     "The Dockerfile, its build context and what runs in the container."
 
@@ -981,6 +985,7 @@ class DockerfileTestCase(unittest.TestCase):
                 for i, a in final))
 
 
+@no_database
 class HealthCheckTestCase(unittest.TestCase):
     "docker/healthcheck.py, and the web service's command behind it."
 

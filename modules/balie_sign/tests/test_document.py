@@ -19,7 +19,7 @@ from trytond import config
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.pool import Pool
-from trytond.tests.test_tryton import DB_NAME, USER, activate_module, drop_db
+from trytond.tests.test_tryton import DB_NAME, USER, drop_db
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
@@ -30,7 +30,8 @@ from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import (
     TUESDAY, as_user, create_balie, create_citizen)
 from digitale_balie.tests.test_outbox import NOW, Clock
-from digitale_balie.tests.translations import load_translations
+from digitale_balie.tests.activation import activate
+from digitale_balie.tests.tools import no_database
 
 BASE = 'https://balie.voorbeeld.example'
 START = to_utc(TUESDAY, dt.time(10, 30))
@@ -131,6 +132,7 @@ def png_bomb(width=100_000, height=100_000):
         + chunk(b'IEND', b''))
 
 
+@no_database
 class StaticFilesTestCase(unittest.TestCase):
     "The styles and scripts the formal acts' pages link to"
 
@@ -163,6 +165,7 @@ class StaticFilesTestCase(unittest.TestCase):
             .status_code, (404, 405))
 
 
+@no_database
 class FileCheckTestCase(unittest.TestCase):
     "What a file really is, without a database"
 
@@ -324,10 +327,7 @@ class _SignCase(unittest.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         drop_db()
-        activate_module(cls.modules)
-        with Transaction().start(DB_NAME, 0) as transaction:
-            load_translations(MODULES)
-            transaction.commit()
+        activate(cls.modules, ('nl', 'fr'))
 
     @classmethod
     def tearDownClass(cls):

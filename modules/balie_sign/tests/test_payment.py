@@ -25,6 +25,7 @@ from balie_sign.payment import (
 from balie_sign.tests.payment_server import FakeMollie
 from balie_sign.tests.test_signature import (
     BASE, START, Browser, _SignCase, csrf_of, page_text)
+from digitale_balie.tests.tools import no_database
 
 IBAN = 'BE71 0961 2345 6769'
 BIC = 'GKCCBEBB'
@@ -433,6 +434,7 @@ class PaymentTestCase(_SignCase):
                     {'fee': Decimal('-1')})
 
 
+@no_database
 class StructuredCommunicationTestCase(unittest.TestCase):
     "The Belgian structured communication and the EPC QR code"
 

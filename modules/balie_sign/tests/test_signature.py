@@ -30,6 +30,7 @@ from digitale_balie import web
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import TUESDAY
 from digitale_balie.tests.test_outbox import _OutboxCase
+from digitale_balie.tests.tools import no_database
 
 BASE = 'https://balie.voorbeeld.example'
 START = to_utc(TUESDAY, dt.time(10, 30))
@@ -586,6 +587,7 @@ class SignatureTestCase(_SignCase):
             self.assertFalse(tasks[0]['done'])
 
 
+@no_database
 class SealTestCase(unittest.TestCase):
     "The PAdES seal without a database"
 

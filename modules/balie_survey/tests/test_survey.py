@@ -13,7 +13,6 @@ from werkzeug.test import Client
 
 from trytond import backend
 from trytond.pool import Pool
-from trytond.tests.test_tryton import DB_NAME
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
@@ -21,7 +20,6 @@ from balie_video.tests.test_video import BASE, JITSI, START, csrf_of
 from digitale_balie import web
 from digitale_balie.tests.browser import ARTIFACTS
 from digitale_balie.tests.test_outbox import _OutboxCase
-from digitale_balie.tests.translations import load_translations
 
 from balie_survey.report import export_csv
 from balie_survey.response import mask_personal_data
@@ -41,14 +39,7 @@ PERSONAL = {'party.party', 'balie.appointment', 'balie.dossier',
 class SurveyTestCase(_OutboxCase):
     "The survey after the call"
     modules = ['balie_survey']
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        with Transaction().start(DB_NAME, 0) as transaction:
-            load_translations(['digitale_balie', 'balie_video',
-                    'balie_survey'])
-            transaction.commit()
+    languages = ('nl', 'fr')
 
     def setUp(self):
         super().setUp()

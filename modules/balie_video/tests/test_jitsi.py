@@ -7,6 +7,7 @@ import unittest
 import jwt
 
 from balie_video import jitsi
+from digitale_balie.tests.tools import no_database
 
 SECRET = 'a-long-test-secret-of-32-bytes!!'
 START = dt.datetime(2026, 12, 8, 9, 30)
@@ -21,6 +22,7 @@ def token(**kwargs):
     return jitsi.room_token(**values)
 
 
+@no_database
 class JitsiTokenTestCase(unittest.TestCase):
     "Jitsi tokens"
 

@@ -9,7 +9,6 @@ import re
 from werkzeug.test import Client
 
 from trytond.pool import Pool
-from trytond.tests.test_tryton import DB_NAME
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
@@ -17,7 +16,6 @@ from balie_video import jitsi
 from digitale_balie import web
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import TUESDAY
-from digitale_balie.tests.translations import load_translations
 from digitale_balie.tests.test_outbox import _OutboxCase
 
 BASE = 'https://balie.voorbeeld.example'
@@ -44,13 +42,7 @@ def fields_only(defaults):
 class VideoTestCase(_OutboxCase):
     "The video call"
     modules = ['balie_video']
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        with Transaction().start(DB_NAME, 0) as transaction:
-            load_translations(['digitale_balie', 'balie_video'])
-            transaction.commit()
+    languages = ('nl', 'fr')
 
     def setUp(self):
         super().setUp()

@@ -61,7 +61,7 @@ from trytond import backend, config
 from trytond.pool import Pool
 from trytond.tests import test_tryton
 from trytond.tests.test_tryton import (
-    DB_NAME, USER, activate_module, create_db, drop_db)
+    DB_NAME, USER, create_db, drop_db)
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
@@ -69,7 +69,7 @@ from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import (
     TUESDAY, create_balie, create_citizen)
 from digitale_balie.tests.test_outbox import NOW, Clock
-from digitale_balie.tests.translations import load_translations
+from digitale_balie.tests.activation import activate
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get('BALIE_CHROMIUM', '/usr/bin/chromium')
@@ -141,6 +141,8 @@ class BrowserTestCase(unittest.TestCase):
     modules = ['digitale_balie']
     # the languages whose translations are loaded for `modules`
     languages = ['nl', 'fr']
+    # make test-quick leaves these classes out (conftest.py)
+    needs_browser = True
 
     db_name = None
     base_url = None
@@ -185,10 +187,8 @@ class BrowserTestCase(unittest.TestCase):
         cls.addClassCleanup(patcher.stop)
         drop_db(name)
         cls.addClassCleanup(drop_db, name)
-        activate_module(cls.modules)
-        with Transaction().start(name, 0, close=True) as transaction:
-            cls.load_translations()
-            transaction.commit()
+        # one template per dependency set, translations loaded
+        activate(cls.modules, cls.languages)
 
         # the short links of the portal go to this database
         if not config.has_section('balie'):
@@ -196,15 +196,6 @@ class BrowserTestCase(unittest.TestCase):
         cls.addClassCleanup(config.set, 'balie', 'database',
             config.get('balie', 'database', default=None) or '')
         config.set('balie', 'database', name)
-
-    @classmethod
-    def load_translations(cls):
-        "Load the .po files of the modules, as trytond-admin does."
-        Module = Pool().get('ir.module')
-        activated = {m.name for m in Module.search(
-                [('state', '=', 'activated')])}
-        load_translations([m for m in ['digitale_balie'] + list(cls.modules)
-                if m in activated], cls.languages)
 
     @contextmanager
     def transaction(self, **extras):

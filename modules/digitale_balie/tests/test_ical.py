@@ -8,6 +8,7 @@ from icalendar import Calendar
 
 from digitale_balie.ical import (
     appointment_calendar, ical_filename)
+from digitale_balie.tests.tools import no_database
 
 UTC = dt.timezone.utc
 LINK = 'https://balie.example.be/afspraak/3f9c2e7a-personal-token'
@@ -45,6 +46,7 @@ def event_of(data):
     return calendar, events[0]
 
 
+@no_database
 class ICalendarTestCase(unittest.TestCase):
     "Test the appointment invitation"
 

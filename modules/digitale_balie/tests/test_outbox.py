@@ -26,11 +26,12 @@ from werkzeug.test import Client
 from trytond import backend, config
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
-    DB_NAME, USER, activate_module, drop_db)
+    DB_NAME, USER, drop_db)
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from digitale_balie.exceptions import TemplateError
+from digitale_balie.tests.activation import activate
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.sms_server import FakeSMSGateway
 from digitale_balie.tests.test_module import (
@@ -79,11 +80,13 @@ class Clock:
 class _OutboxCase(unittest.TestCase):
     "A database of its own, a real SMTP server and the SMS gateway"
     modules = ['digitale_balie']
+    # the languages whose translations the database has loaded
+    languages = ()
 
     @classmethod
     def setUpClass(cls):
         drop_db()
-        activate_module(cls.modules)
+        activate(cls.modules, cls.languages)
         cls.smtp_port = free_port()
         cls.saved = {k: config.get('email', k) for k in ['uri', 'from']}
         config.set('email', 'uri', 'smtp://127.0.0.1:%s' % cls.smtp_port)

@@ -15,7 +15,6 @@ from werkzeug.exceptions import Forbidden
 from werkzeug.test import Client
 
 from trytond.pool import Pool
-from trytond.tests.test_tryton import DB_NAME
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
@@ -24,7 +23,6 @@ from digitale_balie.exceptions import ConfigurationError
 from digitale_balie.portal import csrf_token
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.sql import sent_statements
-from digitale_balie.tests.translations import load_translations
 from digitale_balie.tests.test_module import TUESDAY
 from digitale_balie.tests.test_outbox import _OutboxCase
 
@@ -40,13 +38,7 @@ def csrf_of(html):
 
 class PortalTestCase(_OutboxCase):
     "The citizen's portal pages"
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        with Transaction().start(DB_NAME, 0) as transaction:
-            load_translations(['digitale_balie'])
-            transaction.commit()
+    languages = ('nl', 'fr')
 
     def setUp(self):
         super().setUp()

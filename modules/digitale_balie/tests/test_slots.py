@@ -7,6 +7,7 @@ import unittest
 from digitale_balie.slots import (
     Block, BusyCalendar, free_slots, local_day_bounds, merge_intervals,
     to_local, to_utc)
+from digitale_balie.tests.tools import no_database
 
 MIN = dt.timedelta(minutes=1)
 SUNDAY_SPRING = dt.date(2027, 3, 28)
@@ -22,6 +23,7 @@ def day_window(date):
     return local_day_bounds(date)
 
 
+@no_database
 class SlotEngineTestCase(unittest.TestCase):
     "Test the slot engine"
 

@@ -13,6 +13,7 @@ from digitale_balie.sms import (
     count_segments, gsm_friendly, is_gsm, parse_delivery_receipt,
     sign_params)
 from digitale_balie.tests.sms_server import FakeSMSGateway
+from digitale_balie.tests.tools import no_database
 
 API_KEY, API_SECRET = 'balie123', 'balie-api-secret'
 SIGNATURE_SECRET = 'balie-signature-secret'
@@ -70,6 +71,7 @@ class ReceiptEndpoint:
         self.thread.join()
 
 
+@no_database
 class SMSGatewayTestCase(unittest.TestCase):
     "Test the SMS gateway client"
 
@@ -346,6 +348,7 @@ class SMSGatewayTestCase(unittest.TestCase):
             self.assertEqual(receipt.status, expected)
 
 
+@no_database
 class SignatureTestCase(unittest.TestCase):
     "Test the Vonage signature algorithm"
 
@@ -380,6 +383,7 @@ class SignatureTestCase(unittest.TestCase):
             sign_params({}, 's', 'crc32')
 
 
+@no_database
 class SegmentTestCase(unittest.TestCase):
     "Test the GSM alphabet and the SMS part count"
 
@@ -437,6 +441,7 @@ class SegmentTestCase(unittest.TestCase):
                 self.assertFalse(is_gsm(text))
 
 
+@no_database
 class GSMFriendlyTestCase(unittest.TestCase):
     "Test that texts are made GSM-friendly before sending"
 
