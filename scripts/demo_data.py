@@ -343,14 +343,18 @@ def set_configuration(config):
     configuration.sms_signature_secret = os.environ.get(
         'BALIE_DEMO_SMS_SECRET', 'demo-sms-secret')
     configuration.sms_sender = 'Voorbeeld'
-    # video calls need the municipality's own Jitsi server with token
-    # authentication (docs/jitsi.md); give it to the demo through the
-    # environment, without it "Start Video Call" says what is missing
+    # video calls are built in (browser to browser, docs/video.md): no
+    # setting needed.  A Jitsi server with token authentication is used
+    # instead when the environment gives one (BALIE_DEMO_JITSI_DOMAIN, ...)
+    jitsi = False
     for field in ['jitsi_domain', 'jitsi_app_id', 'jitsi_secret',
             'jitsi_xmpp_domain']:
         value = os.environ.get('BALIE_DEMO_' + field.upper())
         if value and hasattr(configuration, field):
             setattr(configuration, field, value)
+            jitsi = True
+    if hasattr(configuration, 'call_backend'):
+        configuration.call_backend = 'jitsi' if jitsi else 'builtin'
     configuration.save()
 
 

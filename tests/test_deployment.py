@@ -60,6 +60,7 @@ BIN = os.path.dirname(sys.executable)
 BALIE_SERVICES = {'trytond', 'portal', 'trytond-cron', 'trytond-worker'}
 WEB_SERVICES = {'trytond', 'portal'}
 JITSI_SERVICES = {'jitsi-web', 'prosody', 'jicofo', 'jvb'}
+TURN_SERVICES = {'coturn'}
 MODULES = ['digitale_balie', 'balie_video', 'balie_sign', 'balie_survey']
 
 # The environment variables each official Jitsi image documents, as
@@ -450,7 +451,7 @@ class ComposeTestCase(unittest.TestCase):
         "The compose file parses and every variable resolves."
         compose = load_compose()
         self.assertEqual(set(compose['services']),
-            {'postgres'} | BALIE_SERVICES | JITSI_SERVICES)
+            {'postgres'} | BALIE_SERVICES | JITSI_SERVICES | TURN_SERVICES)
         services = resolved_services()
         for name, service in services.items():
             with self.subTest(service=name):

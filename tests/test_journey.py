@@ -183,7 +183,7 @@ class JourneyTestCase(BrowserTestCase):
 
     def setup_municipality(self):
         company, employees, service = self.setup_balie(
-            check_email_domain=False,
+            check_email_domain=False, call_backend='jitsi',
             jitsi_domain=DOMAIN, jitsi_app_id='balie',
             jitsi_secret=JITSI_SECRET,
             oidc_issuer=self.provider.issuer,

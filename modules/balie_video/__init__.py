@@ -6,3 +6,4 @@ TEMPLATES = os.path.join(os.path.dirname(__file__), 'templates')
 
 # routes are registered on import, for every database
 from . import routes  # noqa: E402,F401
+from . import routes_call  # noqa: E402,F401

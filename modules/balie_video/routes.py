@@ -148,6 +148,10 @@ def status(portal):
         tested = bool(checks and checks[0].result == 'passed')
         data['state'] = 'open'
         data['tasks'] = pool.get('balie.portal').call_tasks(portal.session)
+        if config.call_backend == 'builtin':
+            from .routes_call import citizen_call
+            data['call'] = citizen_call(portal, room)
+            return portal.json(data)
         data['call'] = {
             'domain': config.jitsi_domain,
             'options': jitsi.iframe_options(room.name, room.citizen_token(),

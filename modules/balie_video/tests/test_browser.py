@@ -55,7 +55,7 @@ class VideoBrowserTestCase(BrowserTestCase):
 
     def video(self, language='nl', name="Maria Janssens", start=START):
         if not getattr(self, 'service', None):
-            _, _, self.service = self.setup_balie(
+            _, _, self.service = self.setup_balie(call_backend='jitsi',
                 jitsi_domain=DOMAIN, jitsi_app_id='balie',
                 jitsi_secret=SECRET)
         return self.book(self.service, start=start, language=language,

@@ -21,6 +21,7 @@ from digitale_balie.tests.test_outbox import _OutboxCase
 BASE = 'https://balie.voorbeeld.example'
 SECRET = 'jitsi-test-secret-0123456789abcdef'
 JITSI = {
+    'call_backend': 'jitsi',
     'jitsi_domain': 'meet.voorbeeld.example',
     'jitsi_app_id': 'balie',
     'jitsi_secret': SECRET,
@@ -475,7 +476,8 @@ class VideoTestCase(_OutboxCase):
         "Test that starting a call without Jitsi says what is missing"
         from balie_video.exceptions import VideoError
         self.company, self.employees, self.service = self.setup_balie(
-            jitsi_domain=None, jitsi_app_id=None, jitsi_secret=None)
+            call_backend='jitsi', jitsi_domain=None, jitsi_app_id=None,
+            jitsi_secret=None)
         appointment = self.book(self.service, START, notify_by='paper')
         with self.transaction():
             Appointment = Pool().get('balie.appointment')

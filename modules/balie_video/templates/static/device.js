@@ -67,6 +67,20 @@
         tick();
     }
 
+    // the built-in call uses the same camera and microphone (call.js)
+    function remember(media) {
+        try {
+            var ids = {};
+            media.getTracks().forEach(function (track) {
+                var settings = track.getSettings ? track.getSettings() : {};
+                if (settings.deviceId) { ids[track.kind] = settings.deviceId; }
+            });
+            window.localStorage.setItem('balie.devices', JSON.stringify(ids));
+        } catch (error) {
+            // private browsing: the call takes the default devices
+        }
+    }
+
     document.getElementById('start-check').addEventListener('click',
         function () {
             if (!navigator.mediaDevices
@@ -80,6 +94,7 @@
             navigator.mediaDevices.getUserMedia({video: true, audio: true})
                 .then(function (media) {
                     stream = media;
+                    remember(media);
                     area.hidden = false;
                     var video = document.getElementById('preview');
                     video.srcObject = media;

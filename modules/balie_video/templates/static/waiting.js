@@ -40,6 +40,14 @@
 
     function join(call) {
         if (api) { return; }
+        if (call.backend === 'builtin') {
+            // the built-in call (call.js) takes over the page
+            stopSelfView();
+            api = {builtin: true};
+            document.dispatchEvent(new CustomEvent('balie:call',
+                {detail: call}));
+            return;
+        }
         stopSelfView();
         callStatus.textContent = root.dataset.joining;
         load('https://' + call.domain + '/external_api.js', function () {
