@@ -6,18 +6,26 @@ media both ways (RTCPeerConnection.getStats), the clerk's shared screen
 on the citizen's phone, a reload of the citizen's page in the middle of
 the call, and the end of the call with the next steps and the survey.
 
-Loopback: Chromium gathers 127.0.0.1 candidates only with
+Loopback: the test's Chromium runs in a network namespace of its own whose
+only interface is lo (digitale_balie/tests/netns.py), so it has no other
+address to gather candidates on nor a route to anywhere else; the test
+server is reached through a forwarder from 127.0.0.1:<port> in there to
+127.0.0.1:<port> outside.  Chromium gathers 127.0.0.1 candidates only with
 --allow-loopback-in-peer-connection, and the server's
 [balie_video] call_loopback_only makes both pages drop every other
-candidate (data attribute / "loopback" in the status answer), so the test's
-media never leaves 127.0.0.0/8.
+candidate (data attribute / "loopback" in the status answer).  The test
+asserts that every local and remote candidate in getStats is in
+127.0.0.0/8.
 
 The figures (click to first frame, signalling requests, server CPU) are
 printed, not asserted: see bench/call.py for the method."""
 import datetime as dt
+import ipaddress
 import resource
 import sys
+import tempfile
 import time
+import unittest
 
 from trytond import config
 from trytond.pool import Pool
@@ -26,16 +34,19 @@ from trytond.transaction import Transaction
 from digitale_balie.slots import to_utc
 from digitale_balie.tests import browser as browser_module
 from digitale_balie.tests.browser import BrowserTestCase
+from digitale_balie.tests.netns import (
+    LoopbackNamespace, NamespaceUnavailable)
 from digitale_balie.tests.test_module import TUESDAY
 
+LOOPBACK = ipaddress.ip_network('127.0.0.0/8')
 START = to_utc(TUESDAY, dt.time(10, 30))
 MEDIA_SECONDS = 15
 EXTRA_ARGS = [
     '--allow-loopback-in-peer-connection',  # 127.0.0.1 ICE candidates
     '--autoplay-policy=no-user-gesture-required',
     ]
-# the inbound media of the page's RTCPeerConnection, and the addresses of
-# the pair in use
+# the inbound media of the page's RTCPeerConnection, every candidate and
+# candidate pair it knows, and the pair in use: [type, address]
 STATS = """async () => {
     const call = window.balieCall;
     const pc = call && call.pc();
@@ -43,7 +54,7 @@ STATS = """async () => {
     const report = await pc.getStats();
     const out = {video: 0, audio: 0, width: 0, height: 0,
         state: pc.iceConnectionState, local: null, remote: null,
-        candidates: [], own: [], gets: call.counters.gets, posts: call.counters.posts};
+        candidates: [], own: [], pairs: [], gets: call.counters.gets, posts: call.counters.posts};
     const byId = {};
     report.forEach(s => { byId[s.id] = s; });
     report.forEach(s => {
@@ -55,11 +66,11 @@ STATS = """async () => {
         if (s.type === 'inbound-rtp' && s.kind === 'audio') {
             out.audio += s.packetsReceived || 0;
         }
-        if (s.type === 'remote-candidate' && s.candidateType === 'host') {
-            out.candidates.push(s.address || s.ip);
+        if (s.type === 'remote-candidate') {
+            out.candidates.push([s.candidateType, s.address || s.ip || null]);
         }
         if (s.type === 'local-candidate') {
-            out.own.push([s.candidateType, s.address || s.ip]);
+            out.own.push([s.candidateType, s.address || s.ip || null]);
         }
         if (s.type === 'transport' && s.selectedCandidatePairId) {
             const pair = byId[s.selectedCandidatePairId];
@@ -69,6 +80,12 @@ STATS = """async () => {
                 out.local = l && [l.candidateType, l.address || l.ip];
                 out.remote = r && [r.candidateType, r.address || r.ip];
             }
+        }
+        if (s.type === 'candidate-pair') {
+            const l = byId[s.localCandidateId];
+            const r = byId[s.remoteCandidateId];
+            out.pairs.push([l ? l.address || l.ip || null : null,
+                r ? r.address || r.ip || null : null, s.state]);
         }
     });
     return out;
@@ -89,10 +106,30 @@ class CallBrowserTestCase(BrowserTestCase):
     @classmethod
     def start_browser(cls):
         from playwright.sync_api import sync_playwright
+        # Chromium in a namespace with lo only; never without it
+        try:
+            cls.namespace = LoopbackNamespace()
+        except NamespaceUnavailable as error:
+            message = ('the call test needs a network namespace with '
+                'loopback only for its Chromium: %s' % error)
+            if browser_module.browser_required():
+                raise RuntimeError(message + ' (BALIE_REQUIRE_BROWSER is set)')
+            print('%s: skipped, %s' % (cls.__name__, message),
+                file=sys.stderr)
+            raise unittest.SkipTest(message)
+        cls.addClassCleanup(cls.namespace.close)
+        # the test server, same URL inside
+        port = int(cls.base_url.rsplit(':', 1)[1])
+        forwarder = cls.namespace.forward(port)
+        cls.addClassCleanup(forwarder.close)
+        directory = tempfile.TemporaryDirectory(prefix='balie-netns-')
+        cls.addClassCleanup(directory.cleanup)
+        chromium = cls.namespace.wrapper(browser_module.CHROMIUM,
+            directory.name, 'chromium')
         cls.playwright = sync_playwright().start()
         cls.addClassCleanup(cls.playwright.stop)
         cls.browser = cls.playwright.chromium.launch(
-            executable_path=browser_module.CHROMIUM,
+            executable_path=chromium,
             args=browser_module.CHROMIUM_ARGS + EXTRA_ARGS, headless=True)
         cls.addClassCleanup(cls.browser.close)
         cls.axe_source = browser_module.AXE_JS.read_text(encoding='utf-8')
@@ -128,33 +165,36 @@ class CallBrowserTestCase(BrowserTestCase):
                 page.url, seconds, stats))
 
     def assertLoopback(self, stats):
-        """Media between the two pages of this machine only: the pages
-        signal 127.0.0.1 candidates alone and have no server reflexive or
-        relay candidates (iceServers is empty), so the pair in use joins
-        two host addresses of this machine.
-
-        Chromium also pairs its other host candidates (the machine's own
-        interface address) with the peer's 127.0.0.1, and the peer then
-        knows that address as peer reflexive (its address is hidden in the
-        stats); packets to an address of the machine itself never leave
-        it."""
-        self.assertEqual({t for t, _ in stats['own']}, {'host'})
-        own = {a for _, a in stats['own']}
-        self.assertEqual(set(stats['candidates']), {'127.0.0.1'})
-        kind, address = stats['local']
-        self.assertEqual(kind, 'host')
-        self.assertIn(address, own)
-        kind, address = stats['remote']
-        self.assertIn(kind, {'host', 'prflx'})
-        if kind == 'host':
-            self.assertEqual(address, '127.0.0.1')
-        print('pair in use: %s -> %s' % (stats['local'], stats['remote']),
-            file=sys.stderr)
+        """Media between the two pages over 127.0.0.0/8 only: every local
+        and remote candidate the page knows, every candidate pair and the
+        pair in use join addresses of 127.0.0.0/8 (host candidates: no
+        server reflexive or relay ones, iceServers is empty)."""
+        def loopback(address):
+            return (address is not None
+                and ipaddress.ip_address(address) in LOOPBACK)
+        self.assertTrue(stats['own'] and stats['candidates']
+            and stats['pairs'], stats)
+        for name in ['own', 'candidates']:
+            for kind, address in stats[name]:
+                self.assertTrue(loopback(address),
+                    '%s candidate %s %s' % (name, kind, address))
+                self.assertEqual(kind, 'host', stats[name])
+        for local, remote, state in stats['pairs']:
+            self.assertTrue(loopback(local) and loopback(remote),
+                'candidate pair %s -> %s (%s)' % (local, remote, state))
+        for end in ['local', 'remote']:
+            kind, address = stats[end]
+            self.assertEqual(kind, 'host', end)
+            self.assertTrue(loopback(address), '%s: %s' % (end, address))
+        print('pair in use: %s -> %s; candidates %s / %s' % (
+                stats['local'], stats['remote'], stats['own'],
+                stats['candidates']), file=sys.stderr)
 
     def test_call(self):
         "Test media both ways, screen sharing, a reload, the end of the call"
         _, _, service = self.setup_balie()
         appointment = self.book(service, start=START, notify_by='email')
+        network = self.namespace.counters()
         self.clock.now = START - dt.timedelta(minutes=5)
 
         # the citizen checks the camera, then waits (phone)
@@ -272,6 +312,17 @@ class CallBrowserTestCase(BrowserTestCase):
             self.assertEqual(Signal.search_count(
                     [('appointment', '=', appointment)]), 0)
         self.assertNoPageErrors(clerk)
+        network = {name: self.namespace.counters()[group][name]
+            - network[group][name] for group, name in [
+                ('Udp', 'OutDatagrams'), ('Ip', 'OutNoRoutes'),
+                ('Ip6', 'Ip6OutNoRoutes')]}
+        # no route: Chromium's connect() to the resolver of resolv.conf and
+        # its default-route probes (8.8.8.8, 2001:4860:4860::8888) fail
+        print('\nChromium\'s network namespace (lo only) during the call: '
+            '%(OutDatagrams)d UDP datagrams sent (to 127.0.0.0/8, there is '
+            'no other route), %(OutNoRoutes)d (IPv4) and %(Ip6OutNoRoutes)d '
+            '(IPv6) attempts refused with no route' % network,
+            file=sys.stderr)
         print('\nbuilt-in call: clerk click -> first decoded frame on the '
             'citizen\'s phone %.2f s; media again %.2f s after a reload; '
             'clerk page signalling requests %d GET + %d POST; server and '
