@@ -12,6 +12,9 @@
   of scripts/test) they are deselected, since the SQLite run has run them.
 - With BALIE_NO_BROWSER=1 (make test-quick) the classes that drive
   Chromium (`needs_browser`, set by BrowserTestCase) are deselected.
+- Classes that drive Chromium or are marked `slow` are collected first:
+  pytest-xdist hands classes out in collection order, and a long class
+  started last would keep one worker busy while the other idles.
 """
 import os
 
@@ -38,7 +41,17 @@ def _flag(name):
     return os.environ.get(name, '') not in {'', '0'}
 
 
+def _weight(item):
+    "Long classes first, so that two workers end together (xdist loadscope)"
+    cls = getattr(item, 'cls', None)
+    if getattr(cls, 'needs_browser', False) or getattr(cls, 'slow', False):
+        return 0
+    return 1
+
+
 def pytest_collection_modifyitems(config, items):
+    # a stable sort: the items of one class stay together and in order
+    items.sort(key=_weight)
     database_only = _flag('BALIE_DATABASE_TESTS_ONLY')
     no_browser = _flag('BALIE_NO_BROWSER')
     if not (database_only or no_browser):

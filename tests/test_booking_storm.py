@@ -56,6 +56,7 @@ def free_connections():
 
 class BookingStormTestCase(unittest.TestCase):
     "Test 1,000 concurrent overlapping booking attempts"
+    slow = True  # scheduled first (conftest.py)
 
     @classmethod
     def setUpClass(cls):

@@ -55,6 +55,7 @@ def local_day(days):
 
 class ClusterTestCase(unittest.TestCase):
     "Test several trytond processes and their faults"
+    slow = True  # scheduled first (conftest.py)
 
     @classmethod
     def setUpClass(cls):

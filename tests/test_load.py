@@ -32,6 +32,7 @@ ARGUMENTS = ['--duration', '20', '--warmup', '5', '--scale', str(SCALE),
 
 class LoadTestCase(unittest.TestCase):
     "Test the load benchmark, scaled down"
+    slow = True  # scheduled first (conftest.py)
 
     @classmethod
     def setUpClass(cls):

@@ -73,6 +73,7 @@ def attempts_within(minutes):
 
 class OutageTestCase(_OutboxCase):
     "Test a long outage of the mail server and the SMS gateway"
+    slow = True  # scheduled first (conftest.py)
 
     def setUp(self):
         super().setUp()

@@ -185,6 +185,7 @@ def body_of(response):
 
 class SecuritySweepTestCase(_OutboxCase):
     "A security sweep over every portal route"
+    slow = True  # scheduled first (conftest.py)
     modules = ['balie_sign', 'balie_survey']
     languages = ('nl', 'fr')
     world = None

@@ -38,6 +38,7 @@ PERSONAL = {'party.party', 'balie.appointment', 'balie.dossier',
 
 class SurveyTestCase(_OutboxCase):
     "The survey after the call"
+    slow = True  # scheduled first (conftest.py)
     modules = ['balie_survey']
     languages = ('nl', 'fr')
 
