@@ -13,7 +13,8 @@ from digitale_balie import slots as engine
 from digitale_balie.booking import parse_slot_key, stored, visited
 from digitale_balie.exceptions import SlotUnavailableError
 
-from .video import OUTCOMES, in_minutes
+from .appointment import OUTCOMES
+from .room import in_minutes
 
 
 class EndCallStart(ModelView):
