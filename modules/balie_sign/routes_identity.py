@@ -7,7 +7,8 @@ from trytond.wsgi import app
 
 from digitale_balie.web import portal_route
 
-from .identity import IdentityError, identity_open
+from .exceptions import IdentityError
+from .identity import identity_open
 
 # what the page says after a login, by its outcome (?uitkomst=)
 OUTCOMES = {

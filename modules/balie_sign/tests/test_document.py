@@ -760,7 +760,7 @@ class DocumentTestCase(_SignCase):
             self.assertEqual(document.uploaded_by.id, clerk)
             self.assertFalse(document.shared)
             self.assertEqual(document.retention.code, 'correspondence')
-            from balie_sign.document import DocumentError, DocumentRefused
+            from balie_sign.exceptions import DocumentError, DocumentRefused
             with self.assertRaises(DocumentRefused):
                 Document.create([{'dossier': dossier, 'type': other.id,
                             'name': 'x.pdf', 'data': build_pdf(
@@ -808,7 +808,7 @@ class DocumentTestCase(_SignCase):
             pool = Pool()
             Document = pool.get('balie.document')
             Dossier = pool.get('balie.dossier')
-            from balie_sign.document import DocumentError
+            from balie_sign.exceptions import DocumentError
             document = Document.store(Dossier(dossier), signed,
                 'aanvraag-ondertekend.pdf', 'signed', shared=True,
                 description="Aanvraag")

@@ -625,7 +625,7 @@ class IdentityTestCase(_SignCase):
 
     def test_visual_check(self):
         "Test the clerk's check of the card shown to the camera"
-        from balie_sign.identity import IdentityValidationError
+        from balie_sign.exceptions import IdentityValidationError
         appointment = self.call()
         for number, card, photo, message in [
                 ('12345678901', card_number(), True,
