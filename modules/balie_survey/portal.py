@@ -10,7 +10,7 @@ from trytond.i18n import gettext
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
 
-from digitale_balie.portal import csrf_token, loader, text_function
+from digitale_balie.web import csrf_token, loader, text_function
 
 
 # the form token of a portal session, for after_call_extras (see

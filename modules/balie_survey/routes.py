@@ -8,9 +8,9 @@ import os
 from trytond.i18n import gettext
 from trytond.protocols.wrappers import HTTPStatus
 
-from digitale_balie.portal import COOKIE, session_max_age
 from digitale_balie.web import (
-    FAILED_LINK_LIMITER, LINK_LIMITER, portal_route, static_route)
+    COOKIE, FAILED_LINK_LIMITER, LINK_LIMITER, portal_route, session_max_age,
+    static_route)
 
 from . import TEMPLATES
 from .response import clean_text

@@ -119,7 +119,7 @@ def reset_rate_limits():
     "Empty the portal's rate limit windows (they are kept per process)."
     try:
         from digitale_balie import web
-        from digitale_balie.portal import RateLimiter
+        from digitale_balie.web import RateLimiter
     except ImportError:
         return
     for value in list(vars(web).values()):

@@ -21,7 +21,7 @@ from trytond.wsgi import app
 
 from digitale_balie import web
 from digitale_balie.exceptions import ConfigurationError
-from digitale_balie.portal import csrf_token
+from digitale_balie.web import csrf_token
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.sql import sent_statements
 from digitale_balie.tests.translations import load_translations
