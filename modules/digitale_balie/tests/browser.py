@@ -67,7 +67,7 @@ from trytond.wsgi import app
 
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import (
-    TUESDAY, create_balie, create_citizen)
+    TUESDAY, create_citizen, create_municipality)
 from digitale_balie.tests.test_outbox import NOW, Clock
 from digitale_balie.tests.translations import load_translations
 
@@ -227,22 +227,8 @@ class BrowserTestCase(unittest.TestCase):
     def setup_balie(self, **configuration):
         "A municipality, clerks and a service, committed."
         with self.transaction(_lock_tables=['balie_configuration']):
-            pool = Pool()
-            Configuration = pool.get('balie.configuration')
-            User = pool.get('res.user')
-            company, employees, service = create_balie()
-            config_ = Configuration(1)
-            config_.portal_base_url = self.base_url
-            config_.municipality_name = "Gemeente Voorbeeld"
-            config_.help_phone = "+32 50 12 34 56"
-            config_.default_language = 'nl'
-            for name, value in configuration.items():
-                setattr(config_, name, value)
-            config_.save()
-            user = User(USER)
-            user.companies = [company]
-            user.company = company
-            user.save()
+            company, employees, service = create_municipality(self.base_url,
+                **{'default_language': 'nl', **configuration})
             self.context = {'company': company.id}
             return company.id, [e.id for e in employees], service.id
 

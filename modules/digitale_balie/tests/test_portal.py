@@ -15,7 +15,6 @@ from werkzeug.exceptions import Forbidden
 from werkzeug.test import Client
 
 from trytond.pool import Pool
-from trytond.tests.test_tryton import DB_NAME
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
@@ -24,7 +23,6 @@ from digitale_balie.exceptions import ConfigurationError
 from digitale_balie.web import csrf_token
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.sql import sent_statements
-from digitale_balie.tests.translations import load_translations
 from digitale_balie.tests.test_module import TUESDAY
 from digitale_balie.tests.test_outbox import _OutboxCase
 
@@ -41,36 +39,13 @@ def csrf_of(html):
 class PortalTestCase(_OutboxCase):
     "The citizen's portal pages"
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        with Transaction().start(DB_NAME, 0) as transaction:
-            load_translations(['digitale_balie'])
-            transaction.commit()
+    translations = ['digitale_balie']
 
     def setUp(self):
         super().setUp()
-        self.portal_database()
-        web.LINK_LIMITER.reset()
-        web.FAILED_LINK_LIMITER.reset()
+        self.serve_portal()
         self.addCleanup(web.LINK_LIMITER.reset)
         self.addCleanup(web.FAILED_LINK_LIMITER.reset)
-
-    def link(self, appointment, purpose='card'):
-        with self.transaction():
-            pool = Pool()
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            _, raw = Token.generate(Appointment(appointment), purpose)
-            return raw
-
-    def open(self, appointment, purpose='card'):
-        "A browser that opened the appointment's personal link."
-        client = Client(app)
-        response = client.get('/a/%s' % self.link(appointment, purpose),
-            base_url=BASE)
-        self.assertEqual(response.status_code, 303)
-        return client
 
     def get(self, client, path, status=200):
         response = client.get(path, base_url=BASE)

@@ -10,14 +10,11 @@ import re
 from werkzeug.test import Client
 
 from trytond.pool import Pool
-from trytond.tests.test_tryton import DB_NAME
-from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from digitale_balie import routes_booking, web
+from digitale_balie import routes_booking
 from digitale_balie.exceptions import SlotUnavailableError
 from digitale_balie.slots import to_utc
-from digitale_balie.tests.translations import load_translations
 from digitale_balie.tests.test_module import TUESDAY, create_citizen
 from digitale_balie.tests.test_outbox import _OutboxCase
 
@@ -33,18 +30,11 @@ def field(html, name):
 class SelfServiceTestCase(_OutboxCase):
     "Booking online with a confirmation code"
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        with Transaction().start(DB_NAME, 0) as transaction:
-            load_translations(['digitale_balie'])
-            transaction.commit()
+    translations = ['digitale_balie']
 
     def setUp(self):
         super().setUp()
-        self.portal_database()
-        for limiter in [web.LINK_LIMITER, web.FAILED_LINK_LIMITER]:
-            limiter.reset()
+        self.serve_portal()
         routes_booking.reset_limits()
         self.addCleanup(routes_booking.reset_limits)
         # the database is shared by the tests of this class
