@@ -602,9 +602,9 @@ def fmt(s):
 def add_patch_argument(parser):
     parser.add_argument(
         '--patch', metavar='FILE[:NAME,...]',
-        help="apply the apply(pool, names) of FILE (e.g. "
-        "bench/proposed_changes.py) in every benchmark process before "
-        "measuring: to try a change of the module without editing it")
+        help="apply the apply(pool, names) of FILE in every benchmark "
+        "process before measuring: to try a change of the module without "
+        "editing it")
 
 
 def apply_patch(spec, pool):

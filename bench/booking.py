@@ -30,7 +30,7 @@ overlap.
     .venv/bin/python bench/booking.py              # fresh DB, dropped at end
     .venv/bin/python bench/booking.py --keep --baseline   # ... kept
     .venv/bin/python bench/booking.py --reuse --skip-sequential \
-        --module-commit HEAD --patch bench/proposed_changes.py:lock
+        --module-commit ef89cb5
 Results and their discussion: docs/performance.md.
 """
 import argparse

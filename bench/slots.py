@@ -23,8 +23,7 @@ Targets: p95 <= 50 ms and p95 <= 10 x the raw query's p95.
     .venv/bin/python bench/slots.py --keep       # ... kept for --reuse
     .venv/bin/python bench/slots.py --reuse --profile 50
     .venv/bin/python bench/slots.py --reuse --gc-freeze
-    .venv/bin/python bench/slots.py --reuse --module-commit HEAD \
-        --patch bench/proposed_changes.py:slots
+    .venv/bin/python bench/slots.py --reuse --module-commit ef89cb5
 Results and their discussion: docs/performance.md.
 """
 import argparse

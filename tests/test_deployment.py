@@ -781,7 +781,7 @@ class ComposeTestCase(unittest.TestCase):
         issuer), audience, XMPP domain = sub, the secret of
         TRYTOND_BALIE_VIDEO__JITSI_SECRET = JWT_APP_SECRET."""
         from balie_video import jitsi
-        from balie_video.video import Configuration
+        from balie_video.configuration import Configuration
 
         env = read_env_file()
         # a fresh secret, so that only the variable, not a copy of a

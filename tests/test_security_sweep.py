@@ -46,10 +46,10 @@ from balie_sign.tests import test_signature as signature_tests
 from balie_survey.report import csv_file, export_csv
 from balie_video.tests.test_video import JITSI
 from digitale_balie import routes_booking, web
-from digitale_balie.portal import COOKIE
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import TUESDAY, create_citizen
 from digitale_balie.tests.test_outbox import NOW, _OutboxCase
+from digitale_balie.web import COOKIE
 
 BASE = 'https://balie.voorbeeld.example'
 START = to_utc(TUESDAY, dt.time(10, 30))

@@ -6,7 +6,7 @@ import re
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
@@ -261,46 +261,6 @@ class ContactProposal(Workflow, ModelSQL, ModelView):
                     'contact_email': self.email,
                     'contact_mobile': self.phone if mobile else None,
                     })
-
-
-class Dossier(metaclass=PoolMeta):
-    __name__ = 'balie.dossier'
-
-    contact_proposals = fields.One2Many('balie.contact.proposal', 'dossier',
-        "Contact Details Proposed", readonly=True)
-
-
-class Portal(metaclass=PoolMeta):
-    __name__ = 'balie.portal'
-
-    @classmethod
-    def call_tasks(cls, session):
-        Proposal = Pool().get('balie.contact.proposal')
-        tasks = super().call_tasks(session)
-        appointment = session.token.appointment
-        if not contact_open(appointment):
-            return tasks
-        done = bool(Proposal.search([
-                    ('appointment', '=', appointment.id),
-                    ('state', 'in', ['proposed', 'confirmed']),
-                    ], limit=1))
-        tasks.append({
-                'href': '/balie/gegevens',
-                'label': gettext('balie_sign.msg_contact_task'),
-                'done': done, 'sequence': 20,
-                })
-        return tasks
-
-    @classmethod
-    def personal_actions(cls, session):
-        actions = super().personal_actions(session)
-        if contact_open(session.token.appointment):
-            actions.append({
-                    'href': '/balie/gegevens', 'icon': 'document',
-                    'label': gettext('balie_sign.msg_contact_task'),
-                    'kind': 'secondary', 'sequence': 26,
-                    })
-        return actions
 
 
 def contact_open(appointment):

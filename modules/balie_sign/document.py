@@ -7,10 +7,9 @@ signed PDF).  Every file is checked by its content before it is stored
 municipality's selection list."""
 import secrets
 
-from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import Pool
 from trytond.pyson import Bool, Eval
 from trytond.transaction import Transaction, without_check_access
 
@@ -20,24 +19,13 @@ from digitale_balie.model import company_through
 from . import document_check
 from .document_check import FORMATS, Refused
 from .document_type import add_years
+from .exceptions import DocumentError, DocumentRefused
 
 SOURCES = [
     ('citizen', "Citizen"),
     ('clerk', "Clerk"),
     ('system', "Generated"),
     ]
-class DocumentError(UserError):
-    pass
-
-
-class DocumentRefused(DocumentError):
-    "A file that is not kept; `reason` is the code of document_check."
-
-    def __init__(self, message, reason=None):
-        super().__init__(message)
-        self.reason = reason
-
-
 class Document(company_through('dossier'), ModelSQL, ModelView):
     "Document"
     __name__ = 'balie.document'
@@ -411,55 +399,3 @@ def refused_error(refused):
     return DocumentRefused(gettext(
             'balie_sign.msg_document_refused_' + refused.reason, **values),
         reason=refused.reason)
-
-
-class Dossier(metaclass=PoolMeta):
-    __name__ = 'balie.dossier'
-
-    documents = fields.One2Many('balie.document', 'dossier', "Documents",
-        help="Documents the citizen sent, the clerk shared or the "
-        "application generated.")
-
-
-class Portal(metaclass=PoolMeta):
-    __name__ = 'balie.portal'
-
-    @classmethod
-    def personal_actions(cls, session):
-        actions = super().personal_actions(session)
-        appointment = session.token.appointment
-        if appointment.state != 'cancelled' and appointment.dossier:
-            actions.append({
-                    'href': '/balie/documenten', 'icon': 'document',
-                    'label': gettext('balie_sign.msg_document_action'),
-                    'kind': 'secondary', 'sequence': 30,
-                    })
-        return actions
-
-    @classmethod
-    def call_tasks(cls, session):
-        Document = Pool().get('balie.document')
-        tasks = super().call_tasks(session)
-        appointment = session.token.appointment
-        if appointment.dossier:
-            sent = Document.search([
-                    ('dossier', '=', appointment.dossier.id),
-                    ('source', '=', 'citizen'),
-                    ], limit=1)
-            tasks.append({
-                    'href': '/balie/documenten',
-                    'label': gettext('balie_sign.msg_document_task'),
-                    'done': bool(sent),
-                    })
-        return tasks
-
-
-class Cron(metaclass=PoolMeta):
-    __name__ = 'ir.cron'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls.method.selection.append(
-            ('balie.document|apply_retention',
-                "Apply Document Retention"))

@@ -5,64 +5,16 @@ municipality's selection list, and the files the configuration accepts."""
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, Unique, fields)
-from trytond.pool import PoolMeta
 from trytond.transaction import Transaction
 
 from digitale_balie import clock
 
-from .document_check import DEFAULT_FORMATS, FORMATS
 
 DISPOSITIONS = [
     ('destroy', "Destroy"),
     ('archive', "Transfer to the Archive"),
     ]
-FORMAT_SELECTION = [
-    ('pdf', "PDF"),
-    ('jpeg', "JPEG (photo)"),
-    ('png', "PNG (image)"),
-    ('webp', "WebP (image)"),
-    ]
-MB = 1_000_000
-# what a multipart body may carry besides the file: the other fields
-FORM_OVERHEAD = 64 * 1024
 
-
-
-class Configuration(metaclass=PoolMeta):
-    __name__ = 'balie.configuration'
-
-    document_formats = fields.MultiSelection(
-        FORMAT_SELECTION, "Accepted File Types", required=True,
-        help="The kinds of file citizens and clerks may upload. The type "
-        "is checked on the content of the file, not on its name.")
-    document_max_size = fields.Integer(
-        "Largest File (MB)", required=True,
-        domain=[
-            ('document_max_size', '>', 0),
-            ('document_max_size', '<=', 100),
-            ],
-        help="Larger uploads are refused before they are read.")
-
-    @classmethod
-    def default_document_formats(cls):
-        return list(DEFAULT_FORMATS)
-
-    @classmethod
-    def default_document_max_size(cls):
-        return 10
-
-    def document_limit(self):
-        "The largest file in bytes."
-        return (self.document_max_size or 10) * MB
-
-    def document_body_limit(self):
-        "The largest upload request in bytes: the file and the form."
-        return self.document_limit() + FORM_OVERHEAD
-
-    def document_allowed(self):
-        "The accepted format codes, in the order of FORMATS."
-        chosen = set(self.document_formats or DEFAULT_FORMATS)
-        return [f for f in FORMATS if f in chosen]
 
 
 class DocumentRetention(DeactivableMixin, ModelSQL, ModelView):
@@ -138,7 +90,7 @@ class DocumentType(DeactivableMixin, ModelSQL, ModelView):
         with Transaction().set_context(active_test=False):
             types = cls.search([('code', '=', code)], limit=1)
         if not types:
-            from .document import DocumentError
+            from .exceptions import DocumentError
             raise DocumentError(gettext(
                     'balie_sign.msg_document_type_unknown', code=code))
         return types[0]

@@ -9,7 +9,7 @@ from sql.operators import Equal
 from trytond.i18n import gettext
 from trytond.model import (
     ChatMixin, Exclude, ModelSQL, ModelView, Workflow, fields)
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.report import Report
 from trytond.transaction import Transaction
@@ -17,7 +17,7 @@ from trytond.transaction import Transaction
 from digitale_balie import clock
 from digitale_balie.model import company_through
 
-from .form_definition import AnswerError, FormError
+from .exceptions import AnswerError, FormError
 
 FORM_STATES = [
     ('draft', "Being Filled In"),
@@ -426,51 +426,3 @@ class FormReport(Report):
                         })
         context['pages'] = pages
         return context
-
-
-class Service(metaclass=PoolMeta):
-    __name__ = 'balie.service'
-
-    form_definition = fields.Many2One('balie.form.definition',
-        "Application Form", ondelete='RESTRICT',
-        help="The form the citizen and the clerk fill in together for "
-        "this service.")
-
-
-class Dossier(metaclass=PoolMeta):
-    __name__ = 'balie.dossier'
-
-    forms = fields.One2Many('balie.form', 'dossier', "Application Forms")
-
-
-class Portal(metaclass=PoolMeta):
-    __name__ = 'balie.portal'
-
-    @classmethod
-    def personal_actions(cls, session):
-        actions = super().personal_actions(session)
-        appointment = session.token.appointment
-        dossier = appointment.dossier
-        if (appointment.state != 'cancelled' and dossier
-                and dossier.state != 'closed'
-                and dossier.service.form_definition):
-            actions.append({
-                    'href': '/balie/formulier', 'icon': 'document',
-                    'label': gettext('balie_sign.msg_form_action'),
-                    'kind': 'secondary', 'sequence': 25,
-                    })
-        return actions
-
-    @classmethod
-    def call_tasks(cls, session):
-        Form = Pool().get('balie.form')
-        tasks = super().call_tasks(session)
-        dossier = session.token.appointment.dossier
-        if dossier and dossier.service.form_definition:
-            form = Form.for_dossier(dossier)
-            tasks.append({
-                    'href': '/balie/formulier',
-                    'label': gettext('balie_sign.msg_form_task'),
-                    'done': bool(form and form.state == 'completed'),
-                    })
-        return tasks

@@ -16,8 +16,9 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, DictSchemaMixin, ModelSQL, ModelView, Unique, fields)
-from trytond.model.exceptions import ValidationError
 from trytond.pyson import Eval
+
+from .exceptions import AnswerError, FormError
 
 CHECKS = [
     (None, ""),
@@ -43,18 +44,6 @@ TYPES = {'boolean', 'integer', 'char', 'float', 'numeric', 'date',
 MAX_TEXT = 500
 CONTROL = re.compile(r'[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
 DATE_FORMATS = ['%Y-%m-%d', '%d/%m/%Y', '%d-%m-%Y', '%d.%m.%Y', '%d %m %Y']
-
-
-class FormError(ValidationError):
-    pass
-
-
-class AnswerError(ValueError):
-    "One answer that is not right: the message says why, plainly."
-
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
 
 
 class FormDefinition(DeactivableMixin, ModelSQL, ModelView):

@@ -7,14 +7,10 @@ result, never a copy of the card."""
 import datetime as dt
 import hashlib
 import re
-import urllib.parse
 
-from trytond import config as tconfig
-from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
-from trytond.model.exceptions import ValidationError
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
@@ -24,6 +20,7 @@ from digitale_balie.exceptions import CitizenValidationError
 from digitale_balie.party import parse_national_number
 
 from . import oidc
+from .exceptions import IdentityError, IdentityValidationError
 
 METHODS = [
     ('oidc', "Online Login"),
@@ -41,22 +38,8 @@ ASSURANCE = [
     ('substantial', "Substantial"),
     ('low', "Low"),
     ]
-AUTH_METHODS = [
-    ('client_secret_basic', "Client Secret (Basic)"),
-    ('client_secret_post', "Client Secret (POST)"),
-    ('private_key_jwt', "Private Key JWT"),
-    ]
 # how long a citizen may take at the provider
 PENDING_LIFETIME = dt.timedelta(minutes=15)
-CALLBACK_PATH = '/balie/identiteit/terug'
-
-
-class IdentityError(UserError):
-    pass
-
-
-class IdentityValidationError(ValidationError):
-    pass
 
 
 def _hash(value):
@@ -84,83 +67,6 @@ def compact_national_number(value):
         return parse_national_number(value or '')[1]
     except CitizenValidationError:
         return None
-
-
-class Configuration(metaclass=PoolMeta):
-    __name__ = 'balie.configuration'
-
-    oidc_issuer = fields.Char("OpenID Issuer",
-        help="The issuer of the login service, for example "
-        "https://authenticatie.vlaanderen.be/op or "
-        "https://idp.prd.itsme.services/v2.")
-    oidc_client_id = fields.Char("OpenID Client ID")
-    oidc_auth_method = fields.Selection(AUTH_METHODS,
-        "OpenID Client Authentication", required=True)
-    oidc_client_secret = fields.Char("OpenID Client Secret", strip=False,
-        help="The [balie_sign] oidc_client_secret of the server "
-        "configuration takes precedence, so that it need not be stored "
-        "here.")
-    oidc_private_key = fields.Text("OpenID Private Key",
-        help="The PEM private key for private_key_jwt. A file named by "
-        "[balie_sign] oidc_private_key_file in the server configuration "
-        "takes precedence.")
-    oidc_scopes = fields.Char("OpenID Scopes", required=True)
-    oidc_acr_values = fields.Char("OpenID ACR Values",
-        help="The levels of assurance asked for (acr_values), separated "
-        "by spaces.")
-    oidc_high_acr = fields.Char("High Assurance ACR Values",
-        help="The acr values that mean a high level of assurance (eID "
-        "card reader), separated by spaces; other logins are recorded as "
-        "substantial.")
-    oidc_rrn_claim = fields.Char("National Register Number Claim",
-        required=True)
-
-    @classmethod
-    def default_oidc_auth_method(cls):
-        return 'client_secret_basic'
-
-    @classmethod
-    def default_oidc_scopes(cls):
-        return 'openid profile rrn'
-
-    @classmethod
-    def default_oidc_rrn_claim(cls):
-        return 'rrn'
-
-    @classmethod
-    def default_oidc_high_acr(cls):
-        return 'urn:be:fedict:iam:fas:Level500'
-
-    def get_oidc_secret(self):
-        return (tconfig.get('balie_sign', 'oidc_client_secret', default=None)
-            or self.oidc_client_secret)
-
-    def get_oidc_private_key(self):
-        path = tconfig.get('balie_sign', 'oidc_private_key_file',
-            default=None)
-        if path:
-            with open(path, encoding='utf-8') as file:
-                return file.read()
-        return self.oidc_private_key
-
-    def oidc_client(self):
-        "The OpenID Connect client, or IdentityError when not configured."
-        try:
-            return oidc.Client(self.oidc_issuer, self.oidc_client_id,
-                client_secret=self.get_oidc_secret(),
-                private_key=self.get_oidc_private_key(),
-                auth_method=self.oidc_auth_method,
-                scopes=self.oidc_scopes, acr_values=self.oidc_acr_values)
-        except oidc.OIDCError as exception:
-            raise IdentityError(gettext(
-                    'balie_sign.msg_identity_not_configured')) from exception
-
-    def oidc_redirect_uri(self):
-        return self.portal_base_url.rstrip('/') + CALLBACK_PATH
-
-    def assurance_of(self, acr):
-        return 'high' if acr and acr in (
-            self.oidc_high_acr or '').split() else 'substantial'
 
 
 class IdentityCheck(ModelSQL, ModelView):
@@ -433,104 +339,6 @@ class VisualCheck(Wizard):
 
     def end(self):
         return 'reload'
-
-
-class Dossier(metaclass=PoolMeta):
-    __name__ = 'balie.dossier'
-
-    identity_checks = fields.One2Many('balie.identity.check', 'dossier',
-        "Identity Checks", readonly=True)
-    identity = fields.Function(fields.Selection([
-                (None, "Not verified"),
-                ('verified', "Verified"),
-                ('mismatch', "Number does not match"),
-                ], "Identity"), 'get_identity')
-    identity_assurance = fields.Function(fields.Selection(
-            ASSURANCE, "Level of Assurance"), 'get_identity')
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._buttons.update({
-                'verify_identity': {
-                    'invisible': Eval('state').in_(['decided', 'closed']),
-                    'depends': ['state'],
-                    },
-                })
-
-    @classmethod
-    def get_identity(cls, dossiers, names):
-        "The best verified check, else a mismatch, else nothing."
-        rank = {'high': 3, 'substantial': 2, 'low': 1}
-        result = {n: {d.id: None for d in dossiers} for n in names}
-        for dossier in dossiers:
-            checks = [c for c in dossier.identity_checks
-                if c.state in {'verified', 'mismatch'}]
-            verified = [c for c in checks if c.state == 'verified']
-            best = max(verified, key=lambda c: (
-                    rank.get(c.assurance, 0), c.checked_at), default=None)
-            if best is None and checks:
-                best = max(checks, key=lambda c: c.checked_at)
-            if best is None:
-                continue
-            if 'identity' in names:
-                result['identity'][dossier.id] = best.state
-            if 'identity_assurance' in names:
-                result['identity_assurance'][dossier.id] = (
-                    best.assurance if best.state == 'verified' else None)
-        return result
-
-    @classmethod
-    @ModelView.button_action('balie_sign.wizard_identity_visual')
-    def verify_identity(cls, dossiers):
-        pass
-
-
-class Portal(metaclass=PoolMeta):
-    __name__ = 'balie.portal'
-
-    @classmethod
-    def content_security_policy(cls):
-        "The login form's redirect goes to the login service."
-        Configuration = Pool().get('balie.configuration')
-        policy = super().content_security_policy()
-        issuer = Configuration(1).oidc_issuer
-        if issuer:
-            parts = urllib.parse.urlsplit(issuer)
-            if parts.scheme in {'https', 'http'} and parts.netloc:
-                policy['form-action'] = policy['form-action'] + [
-                    '%s://%s' % (parts.scheme, parts.netloc)]
-        return policy
-
-    @classmethod
-    def call_tasks(cls, session):
-        IdentityCheck = Pool().get('balie.identity.check')
-        tasks = super().call_tasks(session)
-        appointment = session.token.appointment
-        if not identity_open(appointment):
-            return tasks
-        done = bool(IdentityCheck.search([
-                    ('appointment', '=', appointment.id),
-                    ('state', '=', 'verified'),
-                    ], limit=1))
-        tasks.append({
-                'href': '/balie/identiteit',
-                'label': gettext('balie_sign.msg_identity_task'),
-                'done': done, 'sequence': 10,
-                })
-        return tasks
-
-    @classmethod
-    def personal_actions(cls, session):
-        actions = super().personal_actions(session)
-        appointment = session.token.appointment
-        if identity_open(appointment):
-            actions.append({
-                    'href': '/balie/identiteit', 'icon': 'document',
-                    'label': gettext('balie_sign.msg_identity_task'),
-                    'kind': 'secondary', 'sequence': 25,
-                    })
-        return actions
 
 
 def identity_open(appointment):

@@ -7,24 +7,19 @@ whatever the number of webhooks, and lands on the dossier's timeline."""
 import datetime as dt
 import logging
 import secrets
-import urllib.parse
 from decimal import Decimal
 
 from genshi.core import Markup
 from segno import helpers as segno_helpers
-from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum.be import ogm_vcs
 from stdnum.exceptions import ValidationError as StdnumError
 
-from trytond import config as tconfig
 from trytond.bus import notify
-from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import (
     Check, Index, ModelSQL, ModelView, Unique, Workflow, fields)
-from trytond.model.exceptions import ValidationError
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
@@ -32,6 +27,7 @@ from digitale_balie import clock
 from digitale_balie.model import company_through, party_through
 
 from . import mollie
+from .exceptions import PaymentError
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +59,6 @@ CHECKOUT_REUSE = dt.timedelta(minutes=10)
 # where Mollie's API sends the citizen to pay (its payments' checkout links)
 MOLLIE_CHECKOUT = 'https://www.mollie.com'
 CENT = Decimal('0.01')
-
-
-class PaymentError(UserError):
-    pass
-
-
-class PaymentValidationError(ValidationError):
-    pass
 
 
 def make_communication(number, prefix=''):
@@ -113,107 +101,6 @@ def epc_qr(name, iban, amount, communication, bic=None):
     return segno_helpers.make_epc_qr(name=name[:70], iban=iban,
         amount=Decimal(amount).quantize(CENT), reference=communication,
         bic=bic or None)
-
-
-class Configuration(metaclass=PoolMeta):
-    __name__ = 'balie.configuration'
-
-    payment_beneficiary = fields.Char("Beneficiary", size=70,
-        help="The account holder's name in the QR code and on the "
-        "transfer; the municipality's name when empty.")
-    payment_iban = fields.Char("IBAN",
-        help="The municipality's account for payments by transfer.")
-    payment_bic = fields.Char("BIC")
-    payment_communication_prefix = fields.Char(
-        "Communication Prefix", size=4,
-        help="Digits in front of every structured communication, to tell "
-        "these payments apart from others on the same account.")
-    payment_provider = fields.Selection(PROVIDERS, "Online Payments",
-        help="The provider of online payments; empty for transfers only.")
-    mollie_url = fields.Char("Mollie API URL",
-        states={'invisible': Eval('payment_provider') != 'mollie'})
-    mollie_api_key = fields.Char("Mollie API Key", strip=False,
-        states={'invisible': Eval('payment_provider') != 'mollie'},
-        help="The [balie_sign] mollie_api_key of the server configuration "
-        "takes precedence, so that it need not be stored here.")
-
-    @classmethod
-    def default_mollie_url(cls):
-        return mollie.DEFAULT_URL
-
-    @classmethod
-    def validate_fields(cls, records, field_names):
-        super().validate_fields(records, field_names)
-        if field_names and not (field_names & {'payment_iban',
-                    'payment_bic', 'payment_communication_prefix'}):
-            return
-        for record in records:
-            record.check_payment_account()
-
-    def check_payment_account(self):
-        if self.payment_iban:
-            try:
-                stdnum_iban.validate(self.payment_iban)
-            except StdnumError as exception:
-                raise PaymentValidationError(gettext(
-                        'balie_sign.msg_payment_iban_invalid',
-                        iban=self.payment_iban)) from exception
-        if self.payment_bic:
-            try:
-                stdnum_bic.validate(self.payment_bic)
-            except StdnumError as exception:
-                raise PaymentValidationError(gettext(
-                        'balie_sign.msg_payment_bic_invalid',
-                        bic=self.payment_bic)) from exception
-        prefix = self.payment_communication_prefix
-        if prefix and not prefix.isdigit():
-            raise PaymentValidationError(gettext(
-                    'balie_sign.msg_payment_prefix_invalid', prefix=prefix))
-
-    @classmethod
-    def create(cls, vlist):
-        return super().create([cls._compact_account(v) for v in vlist])
-
-    @classmethod
-    def write(cls, *args):
-        args = list(args)
-        for i in range(1, len(args), 2):
-            args[i] = cls._compact_account(args[i])
-        super().write(*args)
-
-    @staticmethod
-    def _compact_account(values):
-        values = values.copy()
-        if values.get('payment_iban'):
-            values['payment_iban'] = stdnum_iban.compact(
-                values['payment_iban'])
-        if values.get('payment_bic'):
-            values['payment_bic'] = stdnum_bic.compact(values['payment_bic'])
-        return values
-
-    @property
-    def transfer_ready(self):
-        return bool(self.payment_iban)
-
-    def get_mollie_api_key(self):
-        return (tconfig.get('balie_sign', 'mollie_api_key', default=None)
-            or self.mollie_api_key)
-
-    def payment_client(self):
-        "The online payment provider's client, or None when not set up."
-        if self.payment_provider == 'mollie' and self.get_mollie_api_key():
-            return mollie.MollieClient(self.get_mollie_api_key(),
-                url=self.mollie_url or mollie.DEFAULT_URL)
-        return None
-
-
-class Service(metaclass=PoolMeta):
-    __name__ = 'balie.service'
-
-    fee = fields.Numeric("Fee", digits=(16, 2),
-        domain=['OR', ('fee', '=', None), ('fee', '>=', 0)],
-        help="What the citizen pays for this service, in euro; the clerk "
-        "can change it for each payment. Leave empty when it is free.")
 
 
 class Payment(party_through('dossier'), Workflow, ModelSQL, ModelView):
@@ -591,28 +478,6 @@ class PaymentOnline(company_through('payment'), ModelSQL, ModelView):
         return clock.now()
 
 
-class Dossier(metaclass=PoolMeta):
-    __name__ = 'balie.dossier'
-
-    payments = fields.One2Many('balie.payment', 'dossier', "Payments",
-        readonly=True)
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._buttons.update({
-                'request_payment': {
-                    'invisible': Eval('state') == 'closed',
-                    'depends': ['state'],
-                    },
-                })
-
-    @classmethod
-    @ModelView.button_action('balie_sign.wizard_payment_request')
-    def request_payment(cls, dossiers):
-        pass
-
-
 def portal_payments(session):
     "The payments the citizen of this portal session may see and pay."
     Payment = Pool().get('balie.payment')
@@ -624,56 +489,3 @@ def portal_payments(session):
             ('dossier.party', '=', appointment.party.id),
             ('state', 'in', ['requested', 'paid']),
             ], order=[('id', 'ASC')])
-
-
-class Portal(metaclass=PoolMeta):
-    __name__ = 'balie.portal'
-
-    @classmethod
-    def content_security_policy(cls):
-        """The online payment's form redirects to the provider's checkout:
-        browsers apply form-action to that redirect too."""
-        Configuration = Pool().get('balie.configuration')
-        policy = super().content_security_policy()
-        config = Configuration(1)
-        if config.payment_provider == 'mollie':
-            origins = [MOLLIE_CHECKOUT]
-            # a local stand-in (demo, tests) serves its checkout itself
-            parts = urllib.parse.urlsplit(config.mollie_url or '')
-            if parts.scheme in {'https', 'http'} and parts.netloc:
-                origins.append('%s://%s' % (parts.scheme, parts.netloc))
-            policy['form-action'] = policy['form-action'] + [
-                o for o in origins if o not in policy['form-action']]
-        return policy
-
-    @classmethod
-    def _payment_label(cls, payment, language):
-        return gettext('balie_sign.msg_payment_task',
-            description=payment.description,
-            amount=format_amount(payment.amount, language))
-
-    @classmethod
-    def call_tasks(cls, session):
-        tasks = super().call_tasks(session)
-        language = Transaction().context.get('language') or 'nl'
-        for payment in portal_payments(session):
-            tasks.append({
-                    'href': '/balie/betalen/%s' % payment.reference,
-                    'label': cls._payment_label(payment, language),
-                    'done': payment.state == 'paid',
-                    })
-        return tasks
-
-    @classmethod
-    def personal_actions(cls, session):
-        actions = super().personal_actions(session)
-        language = Transaction().context.get('language') or 'nl'
-        for payment in portal_payments(session):
-            if payment.state != 'requested':
-                continue
-            actions.append({
-                    'href': '/balie/betalen/%s' % payment.reference,
-                    'label': cls._payment_label(payment, language),
-                    'kind': 'primary', 'sequence': 3,
-                    })
-        return actions

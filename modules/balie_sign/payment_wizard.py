@@ -14,7 +14,9 @@ from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from digitale_balie import clock
 
-from .payment import CENT, PaymentError
+from .dossier import current_appointment
+from .exceptions import PaymentError
+from .payment import CENT
 
 class PaymentTransfer(Report):
     "The transfer to print: amount, account, communication and QR code."
@@ -147,16 +149,3 @@ class RegisterTransfer(Wizard):
         Payment.mark_paid([payment], 'transfer',
             note=self.start.note or None, when=min(when, clock.now()))
         return 'end'
-
-
-def current_appointment(dossier):
-    "The dossier's appointment in progress, else the next booked one."
-    Appointment = Pool().get('balie.appointment')
-    for state in ['in_progress', 'booked']:
-        appointments = Appointment.search([
-                ('dossier', '=', dossier.id),
-                ('state', '=', state),
-                ], order=[('start', 'ASC')], limit=1)
-        if appointments:
-            return appointments[0]
-    return None

@@ -8,7 +8,6 @@ from digitale_balie.web import portal_route
 
 from .contact import (
     FIELDS, contact_open, current_details, validate_details)
-from .routes_identity import allow_null_origin
 
 
 def contact_page(portal, values, errors=None, status=HTTPStatus.OK,
@@ -54,6 +53,3 @@ def contact(portal):
     if not portal.preview:
         Proposal.propose(appointment, values)
     return portal.redirect('/balie/gegevens?klaar=1')
-
-
-allow_null_origin('/balie/gegevens')

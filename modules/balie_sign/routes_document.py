@@ -168,7 +168,7 @@ class UploadError(Exception):
 def receive(portal, dossier, chosen, description):
     """Store the uploaded file as the citizen's document (None in the
     clerk's preview); UploadError with the message to show."""
-    from .document import DocumentRefused
+    from .exceptions import DocumentRefused
     pool = portal.pool
     Document = pool.get('balie.document')
     Type = pool.get('balie.document.type')

@@ -16,7 +16,7 @@ from trytond.protocols.wrappers import HTTPStatus
 
 from digitale_balie.web import portal_route
 
-from .form_definition import AnswerError
+from .exceptions import AnswerError
 from .routes_document import UPLOAD_PATH, portal_dossier
 
 FORM_PATH = '/balie/formulier'

@@ -3,11 +3,11 @@
 """The citizen shows who they are, next to the call: a login with the
 government's login service or itsme, and the way back from it."""
 from trytond.protocols.wrappers import HTTPStatus
-from trytond.wsgi import app
 
 from digitale_balie.web import portal_route
 
-from .identity import IdentityError, identity_open
+from .exceptions import IdentityError
+from .identity import identity_open
 
 # what the page says after a login, by its outcome (?uitkomst=)
 OUTCOMES = {
@@ -17,18 +17,6 @@ OUTCOMES = {
     'failed': ('error', 'balie_sign.msg_identity_outcome_failed'),
     'state': ('error', 'balie_sign.msg_identity_outcome_state'),
     }
-
-
-def allow_null_origin(rule):
-    """Let the form POSTs of a page through trytond's origin check.
-
-    Under the portal's Referrer-Policy: no-referrer, Chromium sends
-    "Origin: null" with a same-origin form POST, which trytond refuses
-    unless the endpoint allows it; the session's CSRF token and
-    Sec-Fetch-Site (checked by portal_route) still guard the POST."""
-    for registered in app.url_map.iter_rules():
-        if registered.rule == rule:
-            registered.endpoint.allow_null_origin = True
 
 
 def identity_page(portal, outcome=None, status=HTTPStatus.OK, error=None):
@@ -73,9 +61,6 @@ def identity_start(portal):
         return identity_page(portal, status=HTTPStatus.SERVICE_UNAVAILABLE,
             error=exception.message)
     return portal.redirect(url)
-
-
-allow_null_origin('/balie/identiteit/start')
 
 
 @portal_route('/balie/identiteit/terug', readonly=False)

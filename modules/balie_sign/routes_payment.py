@@ -15,7 +15,8 @@ from trytond.wsgi import app
 from digitale_balie.web import portal_route
 
 from . import mollie
-from .payment import PaymentError, portal_payments
+from .exceptions import PaymentError
+from .payment import portal_payments
 
 logger = logging.getLogger(__name__)
 

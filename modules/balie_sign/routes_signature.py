@@ -9,7 +9,7 @@ from trytond.protocols.wrappers import HTTPStatus, Response
 
 from digitale_balie.web import portal_route
 
-from .signature import SignatureError
+from .exceptions import SignatureError
 
 REFERENCE = re.compile(r'[0-9a-f]{32}')
 

@@ -12,14 +12,12 @@ import secrets
 
 from genshi.template import MarkupTemplate
 
-from trytond import config as tconfig
 from trytond.bus import notify
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import (
     Index, ModelSQL, ModelView, Unique, Workflow, fields)
-from trytond.model.exceptions import ValidationError
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
@@ -29,6 +27,8 @@ from digitale_balie.model import company_through, party_through
 from digitale_balie.slots import TIMEZONE, to_local
 
 from . import pades
+from .dossier import current_appointment
+from .exceptions import SignatureError, SignatureValidationError
 from .signature_code import (
     CODE_KIND, MAX_CODE_VALIDITY, MAX_CODES, code_matches, mask)
 
@@ -69,14 +69,6 @@ AUDIT_TEMPLATE = os.path.join(os.path.dirname(__file__), 'templates',
     'signature_audit.html')
 
 
-class SignatureError(UserError):
-    pass
-
-
-class SignatureValidationError(ValidationError):
-    pass
-
-
 def format_moment(value, language='nl'):
     "2026-12-08 10:31:05 (Brussels time) for the audit page."
     if value is None:
@@ -84,99 +76,6 @@ def format_moment(value, language='nl'):
     local = to_local(value, TIMEZONE)
     return '%s %s' % (local.strftime('%Y-%m-%d %H:%M:%S'),
         local.strftime('%Z'))
-
-
-class Configuration(metaclass=PoolMeta):
-    __name__ = 'balie.configuration'
-
-    signing_certificate = fields.Binary("Signing Certificate",
-        help="The municipality's certificate with its private key, as a "
-        "PKCS#12 (.p12 or .pfx) file. The [balie_sign] certificate file of "
-        "the server configuration takes precedence, so that the key need "
-        "not be stored in the database.")
-    signing_passphrase = fields.Char("Certificate Passphrase", strip=False,
-        help="The [balie_sign] passphrase (or passphrase_file) of the "
-        "server configuration takes precedence.")
-    signature_code_validity = fields.TimeDelta("Signing Code Validity",
-        required=True,
-        help="How long a one-time code to sign works (at most 10 "
-        "minutes).")
-    signature_code_attempts = fields.Integer("Signing Code Attempts",
-        required=True,
-        domain=[
-            ('signature_code_attempts', '>', 0),
-            ('signature_code_attempts', '<=', 10),
-            ],
-        help="How many wrong codes end a one-time code.")
-    signature_identity_age = fields.TimeDelta("Recent Online Login",
-        required=True,
-        help="An online login of the citizen this recent confirms a "
-        "signature without a code.")
-
-    @classmethod
-    def default_signature_code_validity(cls):
-        return MAX_CODE_VALIDITY
-
-    @classmethod
-    def default_signature_code_attempts(cls):
-        return 5
-
-    @classmethod
-    def default_signature_identity_age(cls):
-        return dt.timedelta(minutes=30)
-
-    @classmethod
-    def validate_fields(cls, records, field_names):
-        super().validate_fields(records, field_names)
-        if field_names and 'signature_code_validity' not in field_names:
-            return
-        for record in records:
-            validity = record.signature_code_validity
-            if validity is not None and not (
-                    dt.timedelta(minutes=1) <= validity
-                    <= MAX_CODE_VALIDITY):
-                raise SignatureValidationError(gettext(
-                        'balie_sign.msg_signature_code_validity_range'))
-
-    def get_signing_certificate(self):
-        """The PKCS#12 data and passphrase: the server configuration's
-        files first, then the configuration record."""
-        # an empty value counts as not set
-        path = tconfig.get('balie_sign', 'certificate', default=None)
-        passphrase = tconfig.get('balie_sign', 'passphrase') or None
-        passphrase_file = tconfig.get('balie_sign', 'passphrase_file')
-        try:
-            if path:
-                with open(path, 'rb') as file:
-                    data = file.read()
-            else:
-                data = self.signing_certificate
-            if passphrase is None and passphrase_file:
-                with open(passphrase_file, encoding='utf-8') as file:
-                    passphrase = file.read().strip()
-        except OSError as exception:
-            logger.error("signing certificate: %s", exception)
-            raise SignatureError(gettext(
-                    'balie_sign.msg_signature_certificate_invalid')
-                ) from exception
-        if passphrase is None:
-            passphrase = self.signing_passphrase
-        if not data:
-            raise SignatureError(gettext(
-                    'balie_sign.msg_signature_not_configured'))
-        return bytes(data), passphrase
-
-    def signing_signer(self):
-        data, passphrase = self.get_signing_certificate()
-        try:
-            return pades.load_signer(data, passphrase)
-        except pades.SealError as exception:
-            raise SignatureError(gettext(
-                    'balie_sign.msg_signature_certificate_invalid')
-                ) from exception
-
-    def signature_code_max_attempts(self):
-        return self.signature_code_attempts or 5
 
 
 class SignatureRequest(
@@ -715,7 +614,6 @@ class RequestSignature(Wizard):
         return values
 
     def transition_request(self):
-        from .payment_wizard import current_appointment
         SignatureRequest = Pool().get('balie.signature.request')
         dossier = self.record
         document = self.start.document
@@ -726,58 +624,3 @@ class RequestSignature(Wizard):
         SignatureRequest.ask(document, self.start.title,
             appointment=current_appointment(dossier))
         return 'end'
-
-
-class Dossier(metaclass=PoolMeta):
-    __name__ = 'balie.dossier'
-
-    signature_requests = fields.One2Many('balie.signature.request',
-        'dossier', "Signatures", readonly=True)
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._buttons.update({
-                'request_signature': {
-                    'invisible': Eval('state') == 'closed',
-                    'depends': ['state'],
-                    },
-                })
-
-    @classmethod
-    @ModelView.button_action('balie_sign.wizard_signature_request')
-    def request_signature(cls, dossiers):
-        pass
-
-
-class Portal(metaclass=PoolMeta):
-    __name__ = 'balie.portal'
-
-    @classmethod
-    def call_tasks(cls, session):
-        SignatureRequest = Pool().get('balie.signature.request')
-        tasks = super().call_tasks(session)
-        for request in SignatureRequest.portal_requests(session):
-            tasks.append({
-                    'href': '/balie/ondertekenen/%s' % request.reference,
-                    'label': gettext('balie_sign.msg_signature_task',
-                        title=request.title),
-                    'done': request.state != 'requested',
-                    })
-        return tasks
-
-    @classmethod
-    def personal_actions(cls, session):
-        SignatureRequest = Pool().get('balie.signature.request')
-        actions = super().personal_actions(session)
-        for request in SignatureRequest.portal_requests(session):
-            if request.state != 'requested':
-                continue
-            actions.append({
-                    'href': '/balie/ondertekenen/%s' % request.reference,
-                    'icon': 'document',
-                    'label': gettext('balie_sign.msg_signature_task',
-                        title=request.title),
-                    'kind': 'primary', 'sequence': 2,
-                    })
-        return actions

@@ -11,11 +11,9 @@ import re
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
-from trytond.pool import Pool, PoolMeta
-from trytond.transaction import Transaction
+from trytond.pool import Pool
 
 from digitale_balie.model import company_through
-from digitale_balie.template import PLACEHOLDERS, placeholders, render
 
 CODE_CHANNELS = [
     ('sms', "SMS"),
@@ -100,79 +98,3 @@ class SignatureCode(company_through('request'), ModelSQL, ModelView):
         return 0
 
     channel_string = channel.translated('channel')
-
-
-class Message(metaclass=PoolMeta):
-    __name__ = 'balie.message'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        kind = (CODE_KIND, "Signing Code")
-        if kind not in cls.kind.selection:
-            cls.kind.selection.append(kind)
-
-    @classmethod
-    def _prepare(cls, ids):
-        """Put the one-time code into signing code messages as they leave:
-        it is derived from the server secret, never stored."""
-        from digitale_balie import channels
-        from digitale_balie.exceptions import MessageError
-        with Transaction().new_transaction(readonly=True):
-            code_ids = {m.id for m in cls.search([
-                        ('id', 'in', list(ids)),
-                        ('kind', '=', CODE_KIND),
-                        ])}
-        prepared = super()._prepare([i for i in ids if i not in code_ids])
-        if not code_ids:
-            return prepared
-        with Transaction().new_transaction(readonly=True):
-            for message in cls.browse(list(code_ids)):
-                try:
-                    # only in memory: the row keeps "${code}"
-                    message.body = render(message.body,
-                        {'code': message_code(message)})
-                    item = channels.prepare(message)
-                except (channels.PermanentError,
-                        channels.TemporaryError) as exception:
-                    item = exception
-                except MessageError as exception:
-                    item = channels.TemporaryError(str(exception))
-                prepared[message.id] = (
-                    message.attempts, message.send_by, item)
-        return prepared
-
-
-class MessageTemplate(metaclass=PoolMeta):
-    __name__ = 'balie.message.template'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        kind = (CODE_KIND, "Signing Code")
-        if kind not in cls.kind.selection:
-            cls.kind.selection.append(kind)
-
-    @classmethod
-    def check_placeholders(cls, templates, field_names=None):
-        "Signing code templates also know ${code}, and must use it."
-        from digitale_balie.exceptions import TemplateError
-        others = [t for t in templates if t.kind != CODE_KIND]
-        super().check_placeholders(others, field_names)
-        if field_names and not (field_names & {'subject', 'body'}):
-            return
-        for template in templates:
-            if template.kind != CODE_KIND:
-                continue
-            unknown = (placeholders(template.body)
-                | placeholders(template.subject)) - set(PLACEHOLDERS) \
-                - {'code'}
-            if unknown:
-                raise TemplateError(gettext(
-                        'digitale_balie.msg_template_placeholder',
-                        template=template.rec_name,
-                        names=', '.join('${%s}' % n for n in sorted(unknown))))
-            if 'code' not in placeholders(template.body):
-                raise TemplateError(gettext(
-                        'balie_sign.msg_signature_template_code',
-                        template=template.rec_name))

@@ -8,17 +8,16 @@ The invitation knows the appointment; the response does not know the
 invitation.  Marking an invitation answered writes no timestamp, so that
 the moment of answering cannot be matched with the responses."""
 import datetime as dt
-import weakref
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
-from trytond.pool import Pool, PoolMeta
-from trytond.transaction import Transaction, without_check_access
+from trytond.pool import Pool
+from trytond.transaction import Transaction
 
 from digitale_balie import clock
-from digitale_balie.portal import csrf_token
 
 from .survey import local_day, month_of_week, week_of
+
 
 STATES = [
     ('offered', "Offered"),
@@ -32,9 +31,8 @@ CHANNELS = [
     ('sms', "SMS"),
     ]
 OPEN = ['offered', 'declined']
-# the form token of a portal session, for after_call_extras (see
-# PortalSession.find)
-_CSRF = weakref.WeakKeyDictionary()
+
+
 # invitations by message go out only for calls that ended this recently,
 # so that switching the message on does not invite last year's citizens
 MESSAGE_WINDOW = dt.timedelta(days=2)
@@ -315,184 +313,3 @@ class Invitation(ModelSQL, ModelView):
         if old:
             cls.write(old, {
                     'appointment': None, 'token': None, 'message': None})
-
-
-class CallFigure(ModelSQL):
-    """The waiting time and duration of a call, kept for the analysis
-    after the call data itself is deleted."""
-    __name__ = 'balie.call.figure'
-
-    appointment = fields.Many2One('balie.appointment', "Appointment",
-        required=True, ondelete='CASCADE')
-    waiting_time = fields.TimeDelta("Waiting Time")
-    duration = fields.TimeDelta("Duration")
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        t = cls.__table__()
-        cls._sql_constraints += [
-            ('appointment_unique', Unique(t, t.appointment),
-                'balie_survey.msg_call_figure_unique'),
-            ]
-
-    @classmethod
-    def keep(cls, rooms):
-        existing = {f.appointment.id for f in cls.search([
-                    ('appointment', 'in', [r.appointment.id for r in rooms]),
-                    ])}
-        cls.create([{
-                    'appointment': r.appointment.id,
-                    'waiting_time': r.waiting_time,
-                    'duration': r.duration,
-                    } for r in rooms if r.appointment.id not in existing])
-
-
-class VideoRoom(metaclass=PoolMeta):
-    __name__ = 'balie.video.room'
-
-    @classmethod
-    def close(cls, rooms, next_steps=None):
-        "The call ends: keep its figures and invite to the survey."
-        pool = Pool()
-        Invitation = pool.get('balie.survey.invitation')
-        CallFigure = pool.get('balie.call.figure')
-        held = [r.id for r in rooms if r.state != 'closed' and r.opened_at]
-        super().close(rooms, next_steps=next_steps)
-        if held:
-            # the clerk ends the call; invitations and figures are the
-            # module's own business (clerks may not read them)
-            with without_check_access():
-                closed = cls.browse(held)
-                CallFigure.keep(closed)
-                Invitation.offer([r.appointment for r in closed])
-
-
-class AccessToken(metaclass=PoolMeta):
-    __name__ = 'balie.access.token'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        if ('survey', "Survey") not in cls.purpose.selection:
-            cls.purpose.selection.append(('survey', "Survey"))
-
-    @classmethod
-    def purpose_of(cls, raw):
-        "The purpose of a raw token, whether valid or not (or None)."
-        from digitale_balie.token import hash_token, normalize_token
-        if normalize_token(raw) is None:
-            return None
-        with without_check_access():
-            tokens = cls.search([('token_hash', '=', hash_token(raw))],
-                limit=1)
-        return tokens[0].purpose if tokens else None
-
-
-class Configuration(metaclass=PoolMeta):
-    __name__ = 'balie.configuration'
-
-    def personal_url(self, token):
-        "Survey links open the survey: /e/<token> instead of /a/<token>."
-        Token = Pool().get('balie.access.token')
-        if Token.purpose_of(token) == 'survey':
-            return '%s/e/%s' % (self.portal_base_url.rstrip('/'), token)
-        return super().personal_url(token)
-
-
-class MessageTemplate(metaclass=PoolMeta):
-    __name__ = 'balie.message.template'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        if ('survey', "Survey") not in cls.kind.selection:
-            cls.kind.selection.append(('survey', "Survey"))
-
-
-class Message(metaclass=PoolMeta):
-    __name__ = 'balie.message'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        if ('survey', "Survey") not in cls.kind.selection:
-            cls.kind.selection.append(('survey', "Survey"))
-
-
-class PortalSession(metaclass=PoolMeta):
-    __name__ = 'balie.portal.session'
-
-    @classmethod
-    def find(cls, key):
-        # balie.portal.after_call_extras gets the session but not its key:
-        # keep the form token on the record for the survey's "no" button
-        session = super().find(key)
-        if session is not None:
-            _CSRF[session] = (
-                Transaction().database.name, csrf_token(key))
-        return session
-
-
-class Portal(metaclass=PoolMeta):
-    __name__ = 'balie.portal'
-
-    @classmethod
-    def template_directories(cls):
-        from . import TEMPLATES
-        return [TEMPLATES] + super().template_directories()
-
-    @classmethod
-    def survey_state(cls, session):
-        "What the survey offers this session: None, 'open' or 'answered'."
-        Invitation = Pool().get('balie.survey.invitation')
-        invitation = Invitation.for_appointment(session.token.appointment)
-        if invitation is None:
-            return None, None
-        if invitation.answerable:
-            return 'open', invitation
-        if invitation.state == 'answered':
-            return 'answered', invitation
-        return None, invitation
-
-    @classmethod
-    def after_call_extras(cls, session):
-        from .routes import render_fragment
-        extras = super().after_call_extras(session)
-        state, invitation = cls.survey_state(session)
-        if state == 'open' and invitation.state == 'offered':
-            database, csrf = _CSRF.get(session, (None, ''))
-            if database != Transaction().database.name:
-                csrf = ''
-            extras.append(render_fragment('survey_invite', csrf=csrf))
-        elif state == 'answered':
-            extras.append(render_fragment('survey_answered'))
-        return extras
-
-    @classmethod
-    def personal_actions(cls, session):
-        actions = super().personal_actions(session)
-        state, invitation = cls.survey_state(session)
-        if state == 'open' and invitation.state == 'offered':
-            actions.append({
-                    'href': '/balie/enquete', 'icon': 'explain',
-                    'label': gettext('balie_survey.msg_action_survey'),
-                    'kind': 'primary', 'sequence': 1,
-                    })
-        return actions
-
-
-class Cron(metaclass=PoolMeta):
-    __name__ = 'ir.cron'
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls.method.selection.extend([
-                ('balie.survey.invitation|send_invitations',
-                    "Send Survey Invitations"),
-                ('balie.survey.invitation|clean_up',
-                    "Expire Survey Invitations"),
-                ('balie.survey.response|clean_up',
-                    "Delete Old Survey Comments"),
-                ])

@@ -5,17 +5,12 @@ short link of the invitation by message (/e/<token>)."""
 import logging
 import os
 
-from genshi.core import Markup
-
 from trytond.i18n import gettext
-from trytond.pool import Pool
 from trytond.protocols.wrappers import HTTPStatus
-from trytond.transaction import Transaction
 
-from digitale_balie.portal import (
-    COOKIE, loader, session_max_age, text_function)
 from digitale_balie.web import (
-    FAILED_LINK_LIMITER, LINK_LIMITER, portal_route, static_route)
+    COOKIE, FAILED_LINK_LIMITER, LINK_LIMITER, portal_route, session_max_age,
+    static_route)
 
 from . import TEMPLATES
 from .response import clean_text
@@ -25,23 +20,6 @@ logger = logging.getLogger(__name__)
 
 STATIC = os.path.join(TEMPLATES, 'static')
 static_route('/balie/survey/static', STATIC)
-
-
-def render_fragment(name, **values):
-    "A piece of a page (for other pages) in the context's language."
-    pool = Pool()
-    Portal = pool.get('balie.portal')
-    Configuration = pool.get('balie.configuration')
-    config = Configuration(1)
-    language = Transaction().context.get('language') or 'nl'
-    variables = {
-        'phone': config.help_phone,
-        'municipality': config.municipality_name,
-        }
-    template = loader(Portal.template_directories()).load(name + '.html')
-    values.setdefault('csrf', '')
-    return Markup(template.generate(language=language,
-            _=text_function(variables), **values).render('html'))
 
 
 def questions_of(survey):

@@ -7,11 +7,12 @@ import datetime as dt
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, fields, sequence_ordered)
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from .exceptions import QuestionnaireValidationError
+
 
 QUESTION_TYPES = [
     ('smiley', "Smiley Scale 1–5"),
@@ -30,68 +31,6 @@ SMILEYS = [1, 2, 3, 4, 5]
 TEXT_MAX = 2000
 # breakdowns with fewer responses are hidden (shown as "< 5")
 MIN_RESPONSES = 5
-MESSAGE_CHANNELS = [
-    (None, "Off"),
-    ('email', "E-mail"),
-    ('sms', "SMS"),
-    ('preferred', "As the Citizen Prefers"),
-    ]
-
-
-class Configuration(metaclass=PoolMeta):
-    __name__ = 'balie.configuration'
-
-    survey_after_call = fields.Boolean("Survey After the Call",
-        help="At the end of a video call, the citizen's page asks whether "
-        "they will answer a few short questions (voluntary).")
-    survey_message = fields.Selection(MESSAGE_CHANNELS,
-        "Survey Invitation by Message",
-        help="When the citizen closed the page without answering or "
-        "declining, send at most one invitation by this channel.")
-    survey_message_delay = fields.TimeDelta("Survey Message After",
-        required=True,
-        help="How long after the end of the call the invitation by "
-        "message goes out.")
-    survey_link_days = fields.Integer("Survey Link Valid (days)",
-        required=True, domain=[('survey_link_days', '>', 0)],
-        help="How many days the survey link in the message keeps working.")
-    survey_text_months = fields.Integer("Keep Survey Comments (months)",
-        required=True, domain=[('survey_text_months', '>', 0)],
-        help="After this many months the free text of survey answers is "
-        "deleted; the scores are kept.")
-    survey_per_clerk = fields.Boolean("Figures per Clerk",
-        help="Show the counter's figures (bookings, no-shows, waiting "
-        "time, call duration) per clerk to managers. Survey answers are "
-        "never linked to a clerk.")
-
-    @classmethod
-    def default_survey_after_call(cls):
-        return True
-
-    @classmethod
-    def default_survey_message_delay(cls):
-        return dt.timedelta(hours=1)
-
-    @classmethod
-    def default_survey_link_days(cls):
-        return 7
-
-    @classmethod
-    def default_survey_text_months(cls):
-        return 12
-
-    @classmethod
-    def default_survey_per_clerk(cls):
-        return False
-
-
-class Service(metaclass=PoolMeta):
-    __name__ = 'balie.service'
-
-    survey = fields.Many2One('balie.survey', "Questionnaire",
-        ondelete='SET NULL',
-        help="The questions asked after a call about this service; "
-        "leave empty for the default questionnaire.")
 
 
 class Survey(DeactivableMixin, ModelSQL, ModelView):

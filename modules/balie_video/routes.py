@@ -11,7 +11,7 @@ from digitale_balie import clock
 from digitale_balie.web import portal_route, static_route
 
 from . import TEMPLATES, jitsi
-from .video import PROBLEMS, browser_name
+from .device_check import PROBLEMS, browser_name
 
 STATIC = os.path.join(TEMPLATES, 'static')
 static_route('/balie/video/static', STATIC)

@@ -11,7 +11,7 @@ clerk's call page.
   their side of the signalling.
 
 Only the two parties of the appointment, only while the room is open or
-just closed and within the call's window (`call.call_window`); everything
+just closed and within the call's window (`webrtc.call_window`); everything
 else gets the portal's uniform 404.  A message larger than 64 KB or not
 what the protocol expects gets a 400 and changes nothing."""
 import json
@@ -22,11 +22,11 @@ from trytond.protocols.wrappers import HTTPStatus
 from trytond.transaction import Transaction
 
 from digitale_balie import clock
-from digitale_balie.portal import check_csrf, csrf_token
 from digitale_balie.web import (
-    FAILED_LINK_LIMITER, LINK_LIMITER, portal_language, portal_route)
+    FAILED_LINK_LIMITER, LINK_LIMITER, check_csrf, csrf_token,
+    portal_language, portal_route)
 
-from .call import CLERK_COOKIE, KINDS, MAX_SIGNAL, call_window
+from .webrtc import CLERK_COOKIE, KINDS, MAX_SIGNAL, call_window
 
 logger = logging.getLogger(__name__)
 SDP_KINDS = {'offer', 'answer'}

@@ -4,3 +4,4 @@
 # routes are registered on import, for every database
 from . import routes  # noqa: F401
 from . import routes_booking  # noqa: F401,E402
+from . import routes_webhook  # noqa: F401,E402

@@ -2,17 +2,13 @@
 # of this repository contains the full copyright notices and license terms.
 import datetime as dt
 import gc
-import hashlib
-from contextlib import contextmanager
 
-from sql import Select
 from sql.operators import Equal
 
 from trytond import backend, config
 from trytond.i18n import gettext
 from trytond.model import (
     Check, Exclude, Index, ModelSQL, ModelView, Workflow, fields)
-from trytond.model.exceptions import SQLConstraintError
 from trytond.pool import Pool
 from trytond.pyson import Eval, If
 from trytond.rpc import RPC
@@ -22,6 +18,7 @@ from trytond.transaction import Transaction
 
 from . import clock
 from . import slots as engine
+from .availability import AvailabilityMixin, parse_utc
 from .configuration import LANGUAGES
 from .exceptions import (
     DatabaseSetupError, SlotTakenError, SlotUnavailableError)
@@ -46,41 +43,7 @@ NOTIFY_BY = [
     ('email_sms', "E-mail and SMS"),
     ('paper', "Paper only"),
     ]
-# PostgreSQL errors that mean "somebody else got there first"
-CONCURRENCY_SQLSTATES = {'23P01', '23505', '40001', '40P01', '55P03'}
-
-
-def parse_utc(value):
-    "Accept a naive UTC datetime or an ISO 8601 string (with or without Z)."
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.replace('Z', '+00:00'))
-        except ValueError as exception:
-            raise SlotUnavailableError(gettext(
-                    'digitale_balie.msg_invalid_start', value=value)
-                ) from exception
-    elif not isinstance(value, dt.datetime):
-        raise SlotUnavailableError(gettext(
-                'digitale_balie.msg_invalid_start', value=value))
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return value.replace(microsecond=0)
-
-
-def format_utc(value):
-    # whole seconds: the same text as strftime, several times faster
-    return value.replace(microsecond=0).isoformat() + 'Z'
-
-
-def _local_date(value):
-    if isinstance(value, dt.datetime):
-        return engine.to_local(value).date()
-    if isinstance(value, str):
-        return dt.date.fromisoformat(value[:10])
-    return value
-
-
-class Appointment(Workflow, ModelSQL, ModelView):
+class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
     __name__ = 'balie.appointment'
     _rec_name = 'number'
 
@@ -347,27 +310,6 @@ class Appointment(Workflow, ModelSQL, ModelView):
             if not values.get('number'):
                 values['number'] = config.appointment_sequence.get()
         return super().create(vlist)
-
-    @classmethod
-    def lock_slots(cls, slots):
-        """Take the booking locks of (employee id, start, end) slots in UTC
-        (PostgreSQL): one per clerk and local day, in a fixed order.  Two
-        overlapping slots of a clerk share a day, so their bookings queue;
-        bookings of the clerk on other days do not wait."""
-        transaction = Transaction()
-        database = transaction.database
-        cursor = transaction.connection.cursor()
-        keys = set()
-        for employee, start, end in slots:
-            day = engine.to_local(start).date()
-            last = engine.to_local(
-                max(end - dt.timedelta(microseconds=1), start)).date()
-            while day <= last:
-                keys.add((employee, day))
-                day += dt.timedelta(days=1)
-        for employee, day in sorted(keys):
-            cursor.execute(*Select([database.lock_id(
-                            _lock_key(employee, day), timeout=True)]))
 
     @classmethod
     def copy(cls, appointments, default=None):
@@ -667,153 +609,6 @@ class Appointment(Workflow, ModelSQL, ModelView):
         wanted = (operator == '=') == bool(value)
         return [('id', 'in' if wanted else 'not in', query)]
 
-    # -- slot engine ----------------------------------------------------
-
-    @classmethod
-    def free_slots(cls, service_id, date_from, date_to, employee_id=None):
-        """Return the free slots of a service between two local dates.
-
-        Both dates are included; the result is a sorted list of
-        {'start', 'end', 'employee'} with times in UTC, ISO 8601.
-        """
-        Service = Pool().get('balie.service')
-        slots = cls._free_slots(
-            Service(service_id), date_from, date_to, employee_id)
-        return [{
-                'start': format_utc(s.start),
-                'end': format_utc(s.end),
-                'employee': s.employee,
-                } for s in slots]
-
-    @classmethod
-    def _free_slots(cls, service, date_from, date_to, employee=None,
-            exclude=None):
-        """Return the free slots as engine.Slot tuples (naive UTC).
-
-        Reads plain rows, not records: this runs for every search and
-        every booking, and availability must see every booking whatever
-        the record rules of the user."""
-        pool = Pool()
-        Configuration = pool.get('balie.configuration')
-        Schedule = pool.get('balie.schedule')
-        ScheduleException = pool.get('balie.schedule.exception')
-        ClosingDay = pool.get('balie.closing.day')
-        Service = pool.get('balie.service')
-        ServiceEmployee = pool.get('balie.service-company.employee')
-        Employee = pool.get('company.employee')
-        Date = pool.get('ir.date')
-        transaction = Transaction()
-        config = Configuration(1)
-        employee = getattr(employee, 'id', employee)
-
-        now = clock.now()
-        today = engine.to_local(now).date()
-        window_start = max(
-            engine.local_day_bounds(_local_date(date_from))[0],
-            now + config.booking_lead_time)
-        window_end = min(
-            engine.local_day_bounds(_local_date(date_to))[1],
-            engine.local_day_bounds(
-                today + dt.timedelta(days=config.booking_horizon))[1])
-        if window_end <= window_start:
-            return []
-        cursor = transaction.connection.cursor()
-
-        # the service's clerks who are employed today
-        link, employee_table = (
-            ServiceEmployee.__table__(), Employee.__table__())
-        where = link.service == service.id
-        if employee is not None:
-            where &= link.employee == employee
-        cursor.execute(*link.join(employee_table,
-                condition=link.employee == employee_table.id).select(
-                link.employee, employee_table.start_date,
-                employee_table.end_date, where=where))
-        date = transaction.context.get('date') or Date.today()
-        qualified = sorted(e for e, start_date, end_date in cursor
-            if (start_date or dt.date.min) <= date
-            <= (end_date or dt.date.max))
-        if not qualified:
-            return []
-
-        schedule = Schedule.__table__()
-        cursor.execute(*schedule.select(
-                schedule.employee, schedule.weekday, schedule.start_time,
-                schedule.end_time, schedule.valid_from, schedule.valid_to,
-                where=schedule.employee.in_(qualified)))
-        blocks = [engine.Block(e, int(w), _as_time(start), _as_time(end),
-                _as_date(valid_from), _as_date(valid_to))
-            for e, w, start, end, valid_from, valid_to in cursor]
-
-        closing_day = ClosingDay.__table__()
-        cursor.execute(*closing_day.select(closing_day.date,
-                where=(closing_day.company == service.company.id)
-                & (closing_day.date >= engine.to_local(window_start).date())
-                & (closing_day.date <= engine.to_local(window_end).date())))
-        closing_days = {_as_date(d) for d, in cursor}
-
-        busy = {e: [] for e in qualified}
-        exception = ScheduleException.__table__()
-        cursor.execute(*exception.select(
-                exception.employee, exception.start, exception.end,
-                where=exception.employee.in_(qualified)
-                & (exception.start < window_end)
-                & (exception.end > window_start)))
-        for employee_id, start, end in cursor:
-            busy[employee_id].append((_as_datetime(start), _as_datetime(end)))
-
-        service_table = Service.__table__()
-        cursor.execute(*service_table.select(
-                service_table.id, service_table.buffer))
-        buffers = {i: _as_timedelta(b) for i, b in cursor}
-        max_buffer = max(buffers.values(), default=dt.timedelta(0))
-        lo, hi = window_start - max_buffer, window_end + service.buffer
-        # one range query for all existing appointments of all clerks
-        for employee_id, start, end, service_id in cls._busy_rows(
-                qualified, lo, hi, exclude=exclude):
-            busy[employee_id].append((_as_datetime(start), _as_datetime(end)
-                    + buffers.get(service_id, dt.timedelta(0))))
-        # and the slots held for citizens booking online
-        BookingRequest = pool.get('balie.booking.request')
-        for employee_id, start, end, service_id in BookingRequest.held_rows(
-                qualified, lo, hi):
-            busy[employee_id].append((_as_datetime(start), _as_datetime(end)
-                    + buffers.get(service_id, dt.timedelta(0))))
-
-        return engine.free_slots(
-            blocks, busy, closing_days, window_start, window_end,
-            service.duration, service.buffer)
-
-    @classmethod
-    def _busy_rows(cls, employees, lo, hi, limit=None, exclude=None):
-        "(employee, start, end, service) of the bookings overlapping [lo, hi)"
-        transaction = Transaction()
-        cursor = transaction.connection.cursor()
-        if transaction.database.has_range():
-            # the GiST index of the overlap constraint answers this;
-            # "start < hi AND end > lo" would walk the clerks' history.
-            # 'cancelled' is written out as in the index's predicate: as a
-            # parameter, the generic plan that PostgreSQL uses once psycopg
-            # prepares the statement (from its 5th run on a connection)
-            # could not use the partial index and read the whole table
-            cursor.execute(
-                'SELECT employee, start, "end", service FROM "%s" '
-                "WHERE employee = ANY(%%s) AND state != 'cancelled' "
-                'AND id != %%s '
-                "AND tsrange(start, \"end\", '[)') && tsrange(%%s, %%s, '[)')"
-                % cls._table + (' LIMIT %d' % limit if limit else ''),
-                (list(employees), exclude or -1, lo, hi))
-        else:
-            table = cls.__table__()
-            cursor.execute(*table.select(
-                    table.employee, table.start, table.end, table.service,
-                    where=table.employee.in_(list(employees))
-                    & (table.state != 'cancelled')
-                    & (table.id != (exclude or -1))
-                    & (table.start < hi) & (table.end > lo),
-                    limit=limit))
-        return cursor.fetchall()
-
     @classmethod
     def reschedule(cls, appointment, start, employee=None):
         """Move a booked appointment to another free slot of its service.
@@ -956,63 +751,3 @@ class Appointment(Workflow, ModelSQL, ModelView):
         "A time in words for the clerk, in the clerk's language."
         from .dates import format_datetime_words
         return format_datetime_words(start, Transaction().language)
-
-    @classmethod
-    @contextmanager
-    def _concurrency_guard(cls, start):
-        """Turn a lost race into SlotTakenError, keeping the transaction
-        usable so that the caller can offer the next free slots."""
-        cursor = Transaction().connection.cursor()
-        cursor.execute('SAVEPOINT balie_book')
-        try:
-            yield
-        except SQLConstraintError as exception:
-            cursor.execute('ROLLBACK TO SAVEPOINT balie_book')
-            raise SlotTakenError(gettext(
-                    'digitale_balie.msg_slot_taken',
-                    when=cls._format_when(start))) from exception
-        except (backend.DatabaseIntegrityError,
-                backend.DatabaseOperationalError) as exception:
-            if getattr(exception, 'sqlstate', None) not in (
-                    CONCURRENCY_SQLSTATES):
-                raise
-            cursor.execute('ROLLBACK TO SAVEPOINT balie_book')
-            raise SlotTakenError(gettext(
-                    'digitale_balie.msg_slot_taken',
-                    when=cls._format_when(start))) from exception
-        else:
-            cursor.execute('RELEASE SAVEPOINT balie_book')
-
-
-# SQLite answers raw selects with strings (and time deltas as seconds)
-
-def _lock_key(employee_id, day):
-    "An advisory lock key per clerk and day."
-    text = 'balie.appointment,employee,%s,%s' % (employee_id, day.isoformat())
-    return int(hashlib.sha256(text.encode()).hexdigest(), 16) % 10 ** 8
-
-
-def _as_datetime(value):
-    if isinstance(value, str):
-        return dt.datetime.fromisoformat(value)
-    return value
-
-
-def _as_date(value):
-    if isinstance(value, str):
-        return dt.date.fromisoformat(value)
-    return value
-
-
-def _as_time(value):
-    if isinstance(value, str):
-        return dt.time.fromisoformat(value)
-    return value
-
-
-def _as_timedelta(value):
-    if value is None:
-        return dt.timedelta(0)
-    if isinstance(value, (int, float)):
-        return dt.timedelta(seconds=value)
-    return value

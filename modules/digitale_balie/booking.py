@@ -15,7 +15,7 @@ from trytond.wizard import (
 
 from . import clock
 from . import slots as engine
-from .appointment import format_utc, parse_utc
+from .availability import format_utc, parse_utc
 from .configuration import LANGUAGES
 from .dates import locale_of
 from .exceptions import CitizenValidationError, SlotUnavailableError

@@ -10,7 +10,8 @@ from trytond.pool import Pool
 from trytond.report import Report
 from trytond.transaction import Transaction
 
-from .portal import PORTAL_LANGUAGES, TEMPLATES
+from .portal import TEMPLATES
+from .web import PORTAL_LANGUAGES
 
 STEPS = 5
 

@@ -5,16 +5,12 @@ the token leaves the address bar, the history and the Referer at once.
 
 `balie.portal` is the extension point of the portal pages: other modules
 (balie_video, balie_sign) add buttons to the personal page, sources to the
-Content-Security-Policy and template directories through it."""
+Content-Security-Policy and template directories through it.  The web
+plumbing (cookie, form tokens, rendering, rate limits) is in web.py."""
 import hashlib
-import hmac
 import os
 import secrets
-import threading
-import time
-from collections import deque
 
-from genshi.template import TemplateLoader
 from sql import Column, Null
 
 from trytond.i18n import gettext
@@ -24,10 +20,9 @@ from trytond.transaction import Transaction
 
 from . import clock
 
-COOKIE = '__Host-balie'
+
 SESSION_BYTES = 32
 TEMPLATES = os.path.join(os.path.dirname(__file__), 'templates')
-PORTAL_LANGUAGES = ['nl', 'fr', 'en']
 
 
 # the appointment's fields every portal page reads (PortalSession.find)
@@ -38,17 +33,6 @@ PORTAL_APPOINTMENT_FIELDS = [
 
 def _hash(value):
     return hashlib.sha256(value.encode('ascii', 'replace')).hexdigest()
-
-
-def csrf_token(key):
-    "The form token of a session: bound to its key, useless without it."
-    return hmac.new(key.encode('ascii', 'replace'), b'balie-csrf',
-        hashlib.sha256).hexdigest()
-
-
-def check_csrf(key, value):
-    return bool(key and value) and hmac.compare_digest(
-        csrf_token(key), str(value))
 
 
 class PortalSession(ModelSQL):
@@ -256,59 +240,6 @@ class Portal(Model):
         return notices
 
 
-# -- templates ---------------------------------------------------------------
-
-_loaders = {}
-_loaders_lock = threading.Lock()
-
-
-def loader(directories):
-    key = tuple(directories)
-    with _loaders_lock:
-        if key not in _loaders:
-            _loaders[key] = TemplateLoader(list(key),
-                auto_reload=bool(os.environ.get('BALIE_TEMPLATE_RELOAD')),
-                max_cache_size=100)
-        return _loaders[key]
-
-
-def text_function(variables):
-    def text(key, **extra):
-        if '.' not in key:
-            key = 'digitale_balie.msg_portal_' + key
-        values = dict(variables)
-        values.update(extra)
-        return gettext(key, **values)
-    return text
-
-
-def render(template_name, language, **values):
-    "Render a portal page in the citizen's language."
-    pool = Pool()
-    Configuration = pool.get('balie.configuration')
-    Portal = pool.get('balie.portal')
-    with Transaction().set_context(language=language):
-        settings = Configuration.portal_settings()
-        variables = {
-            'phone': settings.help_phone,
-            'municipality': settings.municipality_name,
-            }
-        variables.update(
-            (k, v) for k, v in values.items() if isinstance(v, str))
-        template = loader(Portal.template_directories()).load(
-            template_name + '.html')
-        values.setdefault('session', None)
-        values.setdefault('csrf', '')
-        values.setdefault('path', '/balie')
-        values.setdefault('preview', False)
-        values.setdefault('show_language_switch', True)
-        return template.generate(
-            language=language, _=text_function(variables), config=settings,
-            phone_href=settings.help_phone_href,
-            languages=PORTAL_LANGUAGES,
-            **values).render('html', doctype='html5')
-
-
 def appointment_values(token, language=None):
     "What the portal's pages show of the link's appointment."
     appointment = token.appointment
@@ -319,61 +250,3 @@ def appointment_values(token, language=None):
             'delay_minutes': appointment.delay_minutes,
             })
     return values
-
-
-def session_max_age(token):
-    return max(int((token.expires_at - clock.now()).total_seconds()), 0)
-
-
-# -- rate limits ---------------------------------------------------------------
-
-class RateLimiter:
-    """A sliding window of events per key, in this process.
-
-    Several server processes each keep their own window: the effective
-    limit is then at most the number of processes times the limit, which
-    still makes guessing a 140-bit link hopeless."""
-
-    def __init__(self, limit, window):
-        self.limit = limit
-        self.window = window
-        self._events = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key, now=None):
-        "Record an event; return the seconds to wait, or 0 when allowed."
-        if not self.limit:
-            return 0
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            events = self._events.setdefault(key, deque())
-            while events and events[0] <= now - self.window:
-                events.popleft()
-            if len(events) >= self.limit:
-                return max(int(events[0] + self.window - now) + 1, 1)
-            events.append(now)
-            if len(self._events) > 100_000:
-                self._prune(now)
-            return 0
-
-    def peek(self, key, now=None):
-        "The seconds to wait before the next event, without recording."
-        if not self.limit:
-            return 0
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            events = self._events.get(key)
-            while events and events[0] <= now - self.window:
-                events.popleft()
-            if events and len(events) >= self.limit:
-                return max(int(events[0] + self.window - now) + 1, 1)
-            return 0
-
-    def _prune(self, now):
-        for key in [k for k, e in self._events.items()
-                if not e or e[-1] <= now - self.window]:
-            del self._events[key]
-
-    def reset(self):
-        with self._lock:
-            self._events.clear()

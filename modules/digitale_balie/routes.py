@@ -1,75 +1,26 @@
 # This file is part of Digitale Balie.  The COPYRIGHT file at the top level
 # of this repository contains the full copyright notices and license terms.
-"HTTP routes served by trytond for the outside world."
+"The citizen's portal pages served by trytond."
 import datetime as dt
 import logging
 import os
 
 from trytond.i18n import gettext
-from trytond.protocols.wrappers import (
-    HTTPStatus, Response, abort, with_pool, with_transaction)
+from trytond.protocols.wrappers import HTTPStatus, Response
 from trytond.transaction import Transaction
-from trytond.wsgi import app
 
 from . import clock
 from .exceptions import SlotTakenError, SlotUnavailableError
-from .portal import COOKIE, PORTAL_LANGUAGES, TEMPLATES, session_max_age
-from .sms import SMSSignatureError, parse_delivery_receipt
+from .portal import TEMPLATES
 from .web import (
-    FAILED_LINK_LIMITER, LINK_LIMITER, portal_route, static_route)
+    COOKIE, FAILED_LINK_LIMITER, LINK_LIMITER, PORTAL_LANGUAGES, portal_route,
+    session_max_age, static_route)
 
 logger = logging.getLogger(__name__)
 
 STATIC = os.path.join(TEMPLATES, 'static')
 static_route('/balie/static', STATIC)
 
-
-def get_model(pool, name):
-    try:
-        return pool.get(name)
-    except KeyError:
-        # the module is not activated in this database
-        abort(HTTPStatus.NOT_FOUND)
-
-
-def request_params(request):
-    if request.is_json:
-        data = request.get_json(silent=True) or {}
-        return {k: str(v) for k, v in data.items() if v is not None}
-    params = dict(request.args.items())
-    params.update(request.form.items())
-    return params
-
-
-@app.route('/<database_name>/balie/sms/status', methods={'GET', 'POST'})
-@with_pool
-@with_transaction(readonly=False)
-def sms_status(request, pool):
-    "The SMS gateway's delivery report for one part of a message."
-    Message = get_model(pool, 'balie.message')
-    Configuration = get_model(pool, 'balie.configuration')
-    secret = Configuration(1).sms_signature_secret
-    try:
-        receipt = parse_delivery_receipt(request_params(request), secret)
-    except SMSSignatureError as exception:
-        logger.warning("refused SMS delivery report: %s", exception)
-        return Response(str(exception), status=HTTPStatus.FORBIDDEN,
-            content_type='text/plain; charset=utf-8')
-    if receipt.client_ref:
-        messages = Message.search([
-                ('idempotency_key', '=', receipt.client_ref),
-                ('channel', '=', 'sms'),
-                ], limit=1)
-        if receipt.delivered:
-            Message.mark_delivered(messages)
-        elif receipt.final:
-            Message.mark_undeliverable(messages,
-                'SMS %s (error %s)' % (receipt.status, receipt.error_code))
-    # 204 also for unknown references: the gateway must not retry them
-    return Response(status=HTTPStatus.NO_CONTENT)
-
-
-# -- the citizen's portal ----------------------------------------------------
 
 @portal_route('/a/<token>', session=False, readonly=False)
 def personal_link(portal, token):
@@ -259,8 +210,6 @@ def cancel(portal):
     return portal.page('cancel', error=None, **portal.appointment_values())
 
 
-# -- assets ----------------------------------------------------------------------
-
 @portal_route('/balie/theme.css', session=False)
 def theme(portal):
     "The municipality's colour, from the configuration."
@@ -284,4 +233,3 @@ def logo(portal):
     response.headers['Cache-Control'] = 'public, max-age=300'
     response.headers['X-Content-Type-Options'] = 'nosniff'
     return response
-

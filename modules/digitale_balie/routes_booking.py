@@ -19,9 +19,8 @@ from .channels import PermanentError, TemporaryError
 from .exceptions import (
     CitizenValidationError, SlotTakenError, SlotUnavailableError)
 from .party import parse_email, parse_phone
-from .portal import COOKIE, RateLimiter, session_max_age
 from .routes import slot_groups
-from .web import portal_route
+from .web import COOKIE, RateLimiter, portal_route, session_max_age
 
 logger = logging.getLogger(__name__)
 

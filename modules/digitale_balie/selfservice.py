@@ -26,7 +26,7 @@ from trytond.transaction import Transaction
 
 from . import clock
 from . import slots as engine
-from .appointment import parse_utc
+from .availability import parse_utc
 from .channels import (
     SMTP_POLICY, Prepared, Sender, gateway, gsm_friendly, recipient_header)
 from .exceptions import SlotUnavailableError

@@ -6,33 +6,164 @@
 it a `PortalRequest`: the database, the citizen's session (when there is
 one), the language, the CSRF check of every POST, the security headers of
 every answer, and a friendly page instead of a traceback when something
-goes wrong."""
+goes wrong.  Also here: the session cookie and the form tokens, the
+rendering of the pages (Genshi) and the rate limits."""
 import hashlib
 import hmac
 import json
 import logging
 import os
+import threading
 import time
+from collections import deque
 from functools import wraps
 
+from genshi.template import TemplateLoader
 from werkzeug.exceptions import HTTPException
 
 from trytond import backend, config
 from trytond.exceptions import UserError, UserWarning
+from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.protocols.wrappers import (
     HTTPStatus, Response, redirect, with_transaction)
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from .portal import (
-    COOKIE, PORTAL_LANGUAGES, RateLimiter, appointment_values, check_csrf,
-    csrf_token, render)
+from . import clock
+from .portal import appointment_values
 
+COOKIE = '__Host-balie'
+PORTAL_LANGUAGES = ['nl', 'fr', 'en']
 # how long a form of a page without a session may be sent back
 FORM_TOKEN_AGE = 2 * 3600
 
 logger = logging.getLogger(__name__)
+
+
+# -- sessions and forms -------------------------------------------------------
+
+def csrf_token(key):
+    "The form token of a session: bound to its key, useless without it."
+    return hmac.new(key.encode('ascii', 'replace'), b'balie-csrf',
+        hashlib.sha256).hexdigest()
+
+
+def check_csrf(key, value):
+    return bool(key and value) and hmac.compare_digest(
+        csrf_token(key), str(value))
+
+
+# -- templates ----------------------------------------------------------------
+
+_loaders = {}
+_loaders_lock = threading.Lock()
+
+
+def loader(directories):
+    key = tuple(directories)
+    with _loaders_lock:
+        if key not in _loaders:
+            _loaders[key] = TemplateLoader(list(key),
+                auto_reload=bool(os.environ.get('BALIE_TEMPLATE_RELOAD')),
+                max_cache_size=100)
+        return _loaders[key]
+
+
+def text_function(variables):
+    def text(key, **extra):
+        if '.' not in key:
+            key = 'digitale_balie.msg_portal_' + key
+        values = dict(variables)
+        values.update(extra)
+        return gettext(key, **values)
+    return text
+
+
+def render(template_name, language, **values):
+    "Render a portal page in the citizen's language."
+    pool = Pool()
+    Configuration = pool.get('balie.configuration')
+    Portal = pool.get('balie.portal')
+    with Transaction().set_context(language=language):
+        settings = Configuration.portal_settings()
+        variables = {
+            'phone': settings.help_phone,
+            'municipality': settings.municipality_name,
+            }
+        variables.update(
+            (k, v) for k, v in values.items() if isinstance(v, str))
+        template = loader(Portal.template_directories()).load(
+            template_name + '.html')
+        values.setdefault('session', None)
+        values.setdefault('csrf', '')
+        values.setdefault('path', '/balie')
+        values.setdefault('preview', False)
+        values.setdefault('show_language_switch', True)
+        return template.generate(
+            language=language, _=text_function(variables), config=settings,
+            phone_href=settings.help_phone_href,
+            languages=PORTAL_LANGUAGES,
+            **values).render('html', doctype='html5')
+
+
+def session_max_age(token):
+    return max(int((token.expires_at - clock.now()).total_seconds()), 0)
+
+
+# -- rate limits --------------------------------------------------------------
+
+class RateLimiter:
+    """A sliding window of events per key, in this process.
+
+    Several server processes each keep their own window: the effective
+    limit is then at most the number of processes times the limit, which
+    still makes guessing a 140-bit link hopeless."""
+
+    def __init__(self, limit, window):
+        self.limit = limit
+        self.window = window
+        self._events = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key, now=None):
+        "Record an event; return the seconds to wait, or 0 when allowed."
+        if not self.limit:
+            return 0
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            events = self._events.setdefault(key, deque())
+            while events and events[0] <= now - self.window:
+                events.popleft()
+            if len(events) >= self.limit:
+                return max(int(events[0] + self.window - now) + 1, 1)
+            events.append(now)
+            if len(self._events) > 100_000:
+                self._prune(now)
+            return 0
+
+    def peek(self, key, now=None):
+        "The seconds to wait before the next event, without recording."
+        if not self.limit:
+            return 0
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            events = self._events.get(key)
+            while events and events[0] <= now - self.window:
+                events.popleft()
+            if events and len(events) >= self.limit:
+                return max(int(events[0] + self.window - now) + 1, 1)
+            return 0
+
+    def _prune(self, now):
+        for key in [k for k, e in self._events.items()
+                if not e or e[-1] <= now - self.window]:
+            del self._events[key]
+
+    def reset(self):
+        with self._lock:
+            self._events.clear()
+
 
 LINK_LIMITER = RateLimiter(
     config.getint('balie', 'link_rate_limit', default=30), 60)

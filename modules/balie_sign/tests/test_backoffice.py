@@ -131,7 +131,7 @@ class BackOfficeTestCase(_SignCase):
 
     def test_decision_needs_its_parts(self):
         "Test that a decision without what it needs says what is missing"
-        from balie_sign.backoffice import DecisionError
+        from balie_sign.exceptions import DecisionError
         appointment = self.call()
         for values, missing in [
                 ({}, 'Decision, Report of the Conversation'),

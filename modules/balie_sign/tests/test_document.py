@@ -15,22 +15,20 @@ from unittest.mock import patch
 from PIL import Image
 from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 
-from trytond import config
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.pool import Pool
-from trytond.tests.test_tryton import DB_NAME, USER, drop_db
+from trytond.tests.test_tryton import DB_NAME, drop_db
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from balie_sign import document_check
 from balie_sign.document_check import Refused
-from digitale_balie import web
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import (
-    TUESDAY, as_user, create_balie, create_citizen)
-from digitale_balie.tests.test_outbox import NOW, Clock
+    TUESDAY, as_user, create_citizen, create_municipality)
 from digitale_balie.tests.activation import activate
+from digitale_balie.tests.test_outbox import NOW, Clock, PortalClientMixin
 from digitale_balie.tests.tools import no_database
 
 BASE = 'https://balie.voorbeeld.example'
@@ -318,7 +316,7 @@ def text_of(response):
     return html.unescape(response.get_data(as_text=True))
 
 
-class _SignCase(unittest.TestCase):
+class _SignCase(PortalClientMixin, unittest.TestCase):
     """A database with balie_sign, a municipality with a video service,
     and the portal's citizen pages (no test here)."""
     modules = ['balie_sign']
@@ -340,44 +338,17 @@ class _SignCase(unittest.TestCase):
         patcher = patch('digitale_balie.clock.now', self.clock)
         patcher.start()
         self.addCleanup(patcher.stop)
-        if not config.has_section('balie'):
-            config.add_section('balie')
-        saved = config.get('balie', 'database', default=None)
-        config.set('balie', 'database', DB_NAME)
-        self.addCleanup(config.set, 'balie', 'database', saved or '')
-        web.LINK_LIMITER.reset()
-        web.FAILED_LINK_LIMITER.reset()
-
-    @contextmanager
-    def transaction(self, **extras):
-        with Transaction().start(DB_NAME, USER,
-                context=getattr(self, 'context', {}), **extras
-                ) as transaction:
-            yield transaction
-            transaction.commit()
+        self.serve_portal()
 
     def municipality(self, **configuration):
         "A municipality with a service and clerks (once per test)."
         if getattr(self, 'service', None):
             return self.service
         with self.transaction(_lock_tables=['balie_configuration']):
-            pool = Pool()
-            Configuration = pool.get('balie.configuration')
-            User = pool.get('res.user')
-            company, employees, service = create_balie()
-            config_ = Configuration(1)
-            config_.portal_base_url = BASE
-            config_.municipality_name = "Gemeente Voorbeeld"
-            config_.help_phone = "+32 50 12 34 56"
-            config_.document_max_size = 10
-            config_.document_formats = ['pdf', 'jpeg', 'png']
-            for name, value in configuration.items():
-                setattr(config_, name, value)
-            config_.save()
-            user = User(USER)
-            user.companies = [company]
-            user.company = company
-            user.save()
+            company, employees, service = create_municipality(BASE, **{
+                    'document_max_size': 10,
+                    'document_formats': ['pdf', 'jpeg', 'png'],
+                    **configuration})
             self.context = {'company': company.id}
             self.company = company.id
             self.employees = [e.id for e in employees]
@@ -398,18 +369,6 @@ class _SignCase(unittest.TestCase):
             return Appointment.book_slot({
                     'service': service, 'party': party.id, 'start': start,
                     'notify_by': 'paper', 'language': language})
-
-    def open(self, appointment, purpose='card'):
-        "A browser with the citizen's session."
-        with self.transaction():
-            pool = Pool()
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            _, raw = Token.generate(Appointment(appointment), purpose)
-        client = Client(app)
-        response = client.get('/a/%s' % raw, base_url=BASE)
-        self.assertEqual(response.status_code, 303)
-        return client
 
     def csrf(self, client, path):
         response = client.get(path, base_url=BASE)
@@ -760,7 +719,7 @@ class DocumentTestCase(_SignCase):
             self.assertEqual(document.uploaded_by.id, clerk)
             self.assertFalse(document.shared)
             self.assertEqual(document.retention.code, 'correspondence')
-            from balie_sign.document import DocumentError, DocumentRefused
+            from balie_sign.exceptions import DocumentError, DocumentRefused
             with self.assertRaises(DocumentRefused):
                 Document.create([{'dossier': dossier, 'type': other.id,
                             'name': 'x.pdf', 'data': build_pdf(
@@ -808,7 +767,7 @@ class DocumentTestCase(_SignCase):
             pool = Pool()
             Document = pool.get('balie.document')
             Dossier = pool.get('balie.dossier')
-            from balie_sign.document import DocumentError
+            from balie_sign.exceptions import DocumentError
             document = Document.store(Dossier(dossier), signed,
                 'aanvraag-ondertekend.pdf', 'signed', shared=True,
                 description="Aanvraag")

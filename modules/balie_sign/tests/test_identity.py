@@ -20,13 +20,10 @@ from pathlib import Path
 from unittest.mock import patch
 
 import requests
-from werkzeug.test import Client
 
 from trytond.pool import Pool
 from trytond.transaction import Transaction
-from trytond.wsgi import app
 
-from digitale_balie import web
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.browser import browser_required
 from digitale_balie.tests.test_module import TUESDAY, create_citizen
@@ -167,9 +164,7 @@ class _SignCase(_OutboxCase):
 
     def setUp(self):
         super().setUp()
-        self.portal_database()
-        web.LINK_LIMITER.reset()
-        web.FAILED_LINK_LIMITER.reset()
+        self.serve_portal()
 
     def call(self, name="Maria Janssens", national_number=MARIA,
             language='en', notify_by='email', start=START, started=True,
@@ -195,17 +190,6 @@ class _SignCase(_OutboxCase):
             if started:
                 Appointment.start_service([appointment])
             return appointment.id
-
-    def open(self, appointment, purpose='card'):
-        with self.transaction():
-            pool = Pool()
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            _, raw = Token.generate(Appointment(appointment), purpose)
-        client = Client(app)
-        response = client.get('/a/%s' % raw, base_url=BASE)
-        self.assertEqual(response.status_code, 303)
-        return client
 
     def get(self, client, path):
         response = client.get(path, base_url=BASE)
@@ -625,7 +609,7 @@ class IdentityTestCase(_SignCase):
 
     def test_visual_check(self):
         "Test the clerk's check of the card shown to the camera"
-        from balie_sign.identity import IdentityValidationError
+        from balie_sign.exceptions import IdentityValidationError
         appointment = self.call()
         for number, card, photo, message in [
                 ('12345678901', card_number(), True,

@@ -19,9 +19,9 @@ from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from balie_sign import mollie
+from balie_sign.exceptions import PaymentError
 from balie_sign.payment import (
-    PaymentError, epc_qr, format_communication, make_communication,
-    parse_communication)
+    epc_qr, format_communication, make_communication, parse_communication)
 from balie_sign.tests.payment_server import FakeMollie
 from balie_sign.tests.test_signature import (
     BASE, START, Browser, _SignCase, csrf_of, page_text)

@@ -22,11 +22,9 @@ from trytond.model.exceptions import ValidationError
 from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME
 from trytond.transaction import Transaction
-from trytond.wsgi import app
 
 from balie_sign import pades
 from balie_sign.signature_code import derive_code, mask, normalize_code
-from digitale_balie import web
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import TUESDAY
 from digitale_balie.tests.test_outbox import _OutboxCase
@@ -77,12 +75,11 @@ def page_text(response):
 class _SignCase(_OutboxCase):
     "A municipality with a booked video call, its citizen on the portal"
     modules = ['balie_sign']
+    client_class = Browser
 
     def setUp(self):
         super().setUp()
-        self.portal_database()
-        web.LINK_LIMITER.reset()
-        web.FAILED_LINK_LIMITER.reset()
+        self.serve_portal()
 
     def municipality(self, **configuration):
         values = {
@@ -100,18 +97,6 @@ class _SignCase(_OutboxCase):
             self.municipality()
         return self.book(self.service, start, notify_by=notify_by,
             email=email, mobile=mobile, name=name)
-
-    def open(self, appointment, purpose='card'):
-        "The citizen opens their personal link: a portal session."
-        with self.transaction():
-            pool = Pool()
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            _, raw = Token.generate(Appointment(appointment), purpose)
-        client = Browser(app)
-        response = client.get('/a/%s' % raw, base_url=BASE)
-        self.assertEqual(response.status_code, 303)
-        return client
 
     def get(self, client, path, status=200):
         response = client.get(path, base_url=BASE)

@@ -17,7 +17,6 @@ from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from balie_video.tests.test_video import BASE, JITSI, START, csrf_of
-from digitale_balie import web
 from digitale_balie.tests.browser import ARTIFACTS
 from digitale_balie.tests.test_outbox import _OutboxCase
 
@@ -44,9 +43,7 @@ class SurveyTestCase(_OutboxCase):
 
     def setUp(self):
         super().setUp()
-        self.portal_database()
-        web.LINK_LIMITER.reset()
-        web.FAILED_LINK_LIMITER.reset()
+        self.serve_portal()
         # the invitations of earlier tests are not this test's business
         with self.transaction():
             Invitation = Pool().get('balie.survey.invitation')
@@ -66,17 +63,6 @@ class SurveyTestCase(_OutboxCase):
         with self.transaction(_lock_tables=['balie_configuration']):
             Configuration = Pool().get('balie.configuration')
             Configuration.write([Configuration(1)], values)
-
-    def open(self, appointment, purpose='card'):
-        with self.transaction():
-            pool = Pool()
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            _, raw = Token.generate(Appointment(appointment), purpose)
-        client = Client(app)
-        response = client.get('/a/%s' % raw, base_url=BASE)
-        self.assertEqual(response.status_code, 303)
-        return client
 
     def call(self, appointment, minutes=25):
         "The clerk starts the call, then ends it with the wizard."

@@ -20,7 +20,7 @@ from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from balie_video import turn
-from balie_video.call import CLERK_COOKIE, MAX_SIGNAL
+from balie_video.webrtc import CLERK_COOKIE, MAX_SIGNAL
 from digitale_balie import web
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import TUESDAY

@@ -13,7 +13,6 @@ from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from balie_video import jitsi
-from digitale_balie import web
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import TUESDAY
 from digitale_balie.tests.test_outbox import _OutboxCase
@@ -47,9 +46,7 @@ class VideoTestCase(_OutboxCase):
 
     def setUp(self):
         super().setUp()
-        self.portal_database()
-        web.LINK_LIMITER.reset()
-        web.FAILED_LINK_LIMITER.reset()
+        self.serve_portal()
 
     def video(self, notify_by='email', name="Maria Janssens", start=START):
         "A municipality with Jitsi and one booked video appointment."
@@ -58,17 +55,6 @@ class VideoTestCase(_OutboxCase):
                 **JITSI)
         return self.book(self.service, start, notify_by=notify_by,
             name=name)
-
-    def open(self, appointment, purpose='card'):
-        with self.transaction():
-            pool = Pool()
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            _, raw = Token.generate(Appointment(appointment), purpose)
-        client = Client(app)
-        response = client.get('/a/%s' % raw, base_url=BASE)
-        self.assertEqual(response.status_code, 303)
-        return client
 
     def csrf(self, client, path='/balie/wachtkamer'):
         response = client.get(path, base_url=BASE)

@@ -50,6 +50,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import unittest
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,7 +68,7 @@ from trytond.wsgi import app
 
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import (
-    TUESDAY, create_balie, create_citizen)
+    TUESDAY, create_citizen, create_municipality)
 from digitale_balie.tests.test_outbox import NOW, Clock
 from digitale_balie.tests.activation import activate
 
@@ -119,7 +120,7 @@ def reset_rate_limits():
     "Empty the portal's rate limit windows (they are kept per process)."
     try:
         from digitale_balie import web
-        from digitale_balie.portal import RateLimiter
+        from digitale_balie.web import RateLimiter
     except ImportError:
         return
     for value in list(vars(web).values()):
@@ -206,6 +207,19 @@ class BrowserTestCase(unittest.TestCase):
             yield transaction
             transaction.commit()
 
+    def rpc(self, func, attempts=5):
+        """func() in a committed transaction, started again on a conflict
+        with the pages' own requests, as trytond's dispatcher does for a
+        clerk's call."""
+        for attempt in range(attempts):
+            try:
+                with self.transaction():
+                    return func()
+            except backend.DatabaseOperationalError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
     def setUp(self):
         super().setUp()
         reset_rate_limits()
@@ -218,22 +232,8 @@ class BrowserTestCase(unittest.TestCase):
     def setup_balie(self, **configuration):
         "A municipality, clerks and a service, committed."
         with self.transaction(_lock_tables=['balie_configuration']):
-            pool = Pool()
-            Configuration = pool.get('balie.configuration')
-            User = pool.get('res.user')
-            company, employees, service = create_balie()
-            config_ = Configuration(1)
-            config_.portal_base_url = self.base_url
-            config_.municipality_name = "Gemeente Voorbeeld"
-            config_.help_phone = "+32 50 12 34 56"
-            config_.default_language = 'nl'
-            for name, value in configuration.items():
-                setattr(config_, name, value)
-            config_.save()
-            user = User(USER)
-            user.companies = [company]
-            user.company = company
-            user.save()
+            company, employees, service = create_municipality(self.base_url,
+                **{'default_language': 'nl', **configuration})
             self.context = {'company': company.id}
             return company.id, [e.id for e in employees], service.id
 

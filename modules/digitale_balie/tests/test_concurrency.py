@@ -95,7 +95,7 @@ class ConcurrentBookingTestCase(unittest.TestCase):
         "Test that booking and moving hold the clerk's lock of that day only"
         from psycopg import connect
 
-        from digitale_balie.appointment import _lock_key
+        from digitale_balie.availability import _lock_key
         with Transaction().start(DB_NAME, USER) as transaction:
             company, employees, service = create_balie(
                 clerks=["Bart Claes"])

@@ -12,7 +12,7 @@ from trytond.model.exceptions import SQLConstraintError
 from trytond.modules.company.tests import (
     CompanyTestMixin, create_company, create_employee, set_company)
 from trytond.pool import Pool
-from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+from trytond.tests.test_tryton import USER, ModuleTestCase, with_transaction
 from trytond.transaction import Transaction
 
 from digitale_balie.exceptions import (
@@ -66,6 +66,27 @@ def create_balie(clerks=("Anna Peeters", "Youssef El Amrani"),
                     start_time=dt.time(*hours[0]),
                     end_time=dt.time(*hours[1]))
                 for e in employees for d in days])
+    return company, employees, service
+
+
+def create_municipality(portal_base_url, **configuration):
+    """create_balie() as Gemeente Voorbeeld, with the configuration's other
+    values; the test user works in its company."""
+    pool = Pool()
+    Configuration = pool.get('balie.configuration')
+    User = pool.get('res.user')
+    company, employees, service = create_balie()
+    config = Configuration(1)
+    config.portal_base_url = portal_base_url
+    config.municipality_name = "Gemeente Voorbeeld"
+    config.help_phone = "+32 50 12 34 56"
+    for name, value in configuration.items():
+        setattr(config, name, value)
+    config.save()
+    user = User(USER)
+    user.companies = [company]
+    user.company = company
+    user.save()
     return company, employees, service
 
 

@@ -30,12 +30,13 @@ from trytond.tests.test_tryton import (
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
+from digitale_balie import web
 from digitale_balie.exceptions import TemplateError
 from digitale_balie.tests.activation import activate
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.sms_server import FakeSMSGateway
 from digitale_balie.tests.test_module import (
-    TUESDAY, create_balie, create_citizen)
+    TUESDAY, create_citizen, create_municipality)
 
 NOW = dt.datetime(2026, 12, 7, 8, 0)  # Monday 09:00 in Brussels
 SIGNATURE_SECRET = 'dlr-secret'
@@ -77,7 +78,52 @@ class Clock:
         self.now += dt.timedelta(**kwargs)
 
 
-class _OutboxCase(unittest.TestCase):
+class PortalClientMixin:
+    "Transactions on the test database and the citizen's browser"
+    portal_base = 'https://balie.voorbeeld.example'
+    client_class = Client
+
+    @contextmanager
+    def transaction(self, **extras):
+        with Transaction().start(DB_NAME, USER,
+                context=getattr(self, 'context', {}), **extras
+                ) as transaction:
+            yield transaction
+            transaction.commit()
+
+    def portal_database(self):
+        "The short links of the portal go to the test database."
+        if not config.has_section('balie'):
+            config.add_section('balie')
+        saved = config.get('balie', 'database', default=None)
+        config.set('balie', 'database', DB_NAME)
+        self.addCleanup(config.set, 'balie', 'database', saved or '')
+
+    def serve_portal(self):
+        "The portal serves the test database, with fresh rate limits."
+        self.portal_database()
+        web.LINK_LIMITER.reset()
+        web.FAILED_LINK_LIMITER.reset()
+
+    def link(self, appointment, purpose='card'):
+        "A new personal link of the appointment (the raw token)."
+        with self.transaction():
+            pool = Pool()
+            Token = pool.get('balie.access.token')
+            Appointment = pool.get('balie.appointment')
+            _, raw = Token.generate(Appointment(appointment), purpose)
+            return raw
+
+    def open(self, appointment, purpose='card'):
+        "A browser that opened the appointment's personal link."
+        client = self.client_class(app)
+        response = client.get('/a/%s' % self.link(appointment, purpose),
+            base_url=self.portal_base)
+        self.assertEqual(response.status_code, 303)
+        return client
+
+
+class _OutboxCase(PortalClientMixin, unittest.TestCase):
     "A database of its own, a real SMTP server and the SMS gateway"
     modules = ['digitale_balie']
     # the languages whose translations the database has loaded
@@ -114,14 +160,6 @@ class _OutboxCase(unittest.TestCase):
         self.addCleanup(patcher.stop)
         self.addCleanup(self.cancel_pending)
 
-    def portal_database(self):
-        "The short links of the portal go to the test database."
-        if not config.has_section('balie'):
-            config.add_section('balie')
-        saved = config.get('balie', 'database', default=None)
-        config.set('balie', 'database', DB_NAME)
-        self.addCleanup(config.set, 'balie', 'database', saved or '')
-
     def cancel_pending(self):
         "Leave no due message behind for the next test's dispatcher."
         with self.transaction():
@@ -134,40 +172,20 @@ class _OutboxCase(unittest.TestCase):
             self.smtp.stop()
             self.smtp = None
 
-    @contextmanager
-    def transaction(self, **extras):
-        with Transaction().start(DB_NAME, USER,
-                context=getattr(self, 'context', {}), **extras
-                ) as transaction:
-            yield transaction
-            transaction.commit()
-
     def setup_balie(self, **configuration):
         "A municipality, clerks, a service and the SMS gateway, committed."
         # the configuration singleton is created under a table lock
         with self.transaction(_lock_tables=['balie_configuration']):
-            pool = Pool()
-            Configuration = pool.get('balie.configuration')
-            User = pool.get('res.user')
-            company, employees, service = create_balie()
-            config_ = Configuration(1)
-            config_.portal_base_url = 'https://balie.voorbeeld.example'
-            config_.municipality_name = "Gemeente Voorbeeld"
-            config_.help_phone = "+32 50 12 34 56"
-            config_.sms_url = self.gateway.url
-            config_.sms_api_key = 'test-key'
-            config_.sms_api_secret = 'test-secret'
-            config_.sms_signature_secret = SIGNATURE_SECRET
-            config_.sms_sender = 'Voorbeeld'
-            config_.reminder_first = dt.timedelta(hours=24)
-            config_.reminder_second = dt.timedelta(hours=1)
-            for name, value in configuration.items():
-                setattr(config_, name, value)
-            config_.save()
-            user = User(USER)
-            user.companies = [company]
-            user.company = company
-            user.save()
+            company, employees, service = create_municipality(
+                'https://balie.voorbeeld.example', **{
+                    'sms_url': self.gateway.url,
+                    'sms_api_key': 'test-key',
+                    'sms_api_secret': 'test-secret',
+                    'sms_signature_secret': SIGNATURE_SECRET,
+                    'sms_sender': 'Voorbeeld',
+                    'reminder_first': dt.timedelta(hours=24),
+                    'reminder_second': dt.timedelta(hours=1),
+                    **configuration})
             self.context = {'company': company.id}
             return company.id, [e.id for e in employees], service.id
 

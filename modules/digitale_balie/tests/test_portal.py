@@ -20,7 +20,7 @@ from trytond.wsgi import app
 
 from digitale_balie import web
 from digitale_balie.exceptions import ConfigurationError
-from digitale_balie.portal import csrf_token
+from digitale_balie.web import csrf_token
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.sql import sent_statements
 from digitale_balie.tests.test_module import TUESDAY
@@ -42,27 +42,9 @@ class PortalTestCase(_OutboxCase):
 
     def setUp(self):
         super().setUp()
-        self.portal_database()
-        web.LINK_LIMITER.reset()
-        web.FAILED_LINK_LIMITER.reset()
+        self.serve_portal()
         self.addCleanup(web.LINK_LIMITER.reset)
         self.addCleanup(web.FAILED_LINK_LIMITER.reset)
-
-    def link(self, appointment, purpose='card'):
-        with self.transaction():
-            pool = Pool()
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            _, raw = Token.generate(Appointment(appointment), purpose)
-            return raw
-
-    def open(self, appointment, purpose='card'):
-        "A browser that opened the appointment's personal link."
-        client = Client(app)
-        response = client.get('/a/%s' % self.link(appointment, purpose),
-            base_url=BASE)
-        self.assertEqual(response.status_code, 303)
-        return client
 
     def get(self, client, path, status=200):
         response = client.get(path, base_url=BASE)

@@ -12,7 +12,7 @@ from werkzeug.test import Client
 from trytond.pool import Pool
 from trytond.wsgi import app
 
-from digitale_balie import routes_booking, web
+from digitale_balie import routes_booking
 from digitale_balie.exceptions import SlotUnavailableError
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.test_module import TUESDAY, create_citizen
@@ -33,9 +33,7 @@ class SelfServiceTestCase(_OutboxCase):
 
     def setUp(self):
         super().setUp()
-        self.portal_database()
-        for limiter in [web.LINK_LIMITER, web.FAILED_LINK_LIMITER]:
-            limiter.reset()
+        self.serve_portal()
         routes_booking.reset_limits()
         self.addCleanup(routes_booking.reset_limits)
         # the database is shared by the tests of this class
