@@ -40,8 +40,8 @@ except ImportError:  # pragma: no cover
 
 import trytond
 from trytond import config as tconfig
-
 from digitale_balie.tests.tools import no_database
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPOSE = os.path.join(ROOT, 'docker-compose.yml')

@@ -26,11 +26,8 @@ tests/sao.py and each step's comment).  The earlier responses that make
 the survey figures visible (they hide fewer than five) are recorded in
 the database beforehand."""
 import datetime as dt
-import email
-import email.policy
 import io
 import re
-import threading
 import time
 import unittest
 from decimal import Decimal
@@ -45,19 +42,16 @@ from trytond.wsgi import app
 
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.browser import BrowserTestCase, browser_required
-from digitale_balie.tests.test_module import TUESDAY
-from digitale_balie.tests.test_outbox import free_port
 
 from balie_sign.tests.payment_server import FakeMollie
 from balie_sign.tests.test_browser_document import photo
-from balie_sign.tests.test_identity import (
-    CLIENT_SECRET, HIGH, SUBSTANTIAL, OIDCProvider)
+from balie_sign.tests.test_identity import CLIENT_SECRET, HIGH, SUBSTANTIAL, OIDCProvider
 from balie_sign.tests.test_signature import PASSPHRASE, signing_certificate
 from balie_survey.survey import local_day, month_of_week, week_of
+from digitale_balie.tests.tools import Mailbox, START, TUESDAY, free_port
 
 from . import sao
 
-START = to_utc(TUESDAY, dt.time(10, 30))
 # Monday 7 December 2026, 16:00 in Brussels: Maria is at the counter
 AT_THE_COUNTER = to_utc(TUESDAY - dt.timedelta(days=1), dt.time(16, 0))
 DOMAIN = 'meet.voorbeeld.test'
@@ -83,35 +77,6 @@ window.JitsiMeetExternalAPI = function (domain, options) {
 };
 """
 
-
-class Mailbox:
-    "The local SMTP server's inbox."
-
-    def __init__(self):
-        self.messages = []
-        self._condition = threading.Condition()
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(
-            envelope.content, policy=email.policy.default)
-        with self._condition:
-            self.messages.append(message)
-            self._condition.notify_all()
-        return '250 OK'
-
-    def wait_for(self, predicate, timeout=20):
-        "The first message for which predicate is true, waiting for it."
-        deadline = time.monotonic() + timeout
-        with self._condition:
-            while True:
-                for message in self.messages:
-                    if predicate(message):
-                        return message
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError('no such mail in %s s; got: %s'
-                        % (timeout, [m['Subject'] for m in self.messages]))
-                self._condition.wait(left)
 
 
 def as_json(date):

@@ -22,8 +22,8 @@ from trytond.pool import Pool
 from digitale_balie.outbox import backoff
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.sms_server import FakeSMSGateway
-from digitale_balie.tests.test_outbox import (
-    NOW, SIGNATURE_SECRET, Mailbox, _OutboxCase)
+from digitale_balie.tests.tools import (
+    Mailbox, NOW, OutboxCase, SIGNATURE_SECRET)
 
 MONDAY = NOW.date()
 TUESDAY = MONDAY + dt.timedelta(days=1)
@@ -71,7 +71,7 @@ def attempts_within(minutes):
     return count
 
 
-class OutageTestCase(_OutboxCase):
+class OutageTestCase(OutboxCase):
     "Test a long outage of the mail server and the SMS gateway"
     slow = True  # scheduled first (conftest.py)
 

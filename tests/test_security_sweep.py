@@ -47,12 +47,10 @@ from balie_survey.report import csv_file, export_csv
 from balie_video.tests.test_video import JITSI
 from digitale_balie import routes_booking, web
 from digitale_balie.slots import to_utc
-from digitale_balie.tests.test_module import TUESDAY, create_citizen
-from digitale_balie.tests.test_outbox import NOW, _OutboxCase
 from digitale_balie.web import COOKIE
+from digitale_balie.tests.tools import (
+    BASE, NOW, OutboxCase, START, TUESDAY, create_citizen, csrf_of)
 
-BASE = 'https://balie.voorbeeld.example'
-START = to_utc(TUESDAY, dt.time(10, 30))
 LATER = to_utc(TUESDAY, dt.time(11, 30))
 OUR_MODULES = {'digitale_balie', 'balie_video', 'balie_sign',
     'balie_survey'}
@@ -167,11 +165,6 @@ def our_rules():
     return found
 
 
-def csrf_of(page):
-    match = re.search(r'name="csrf" value="([0-9a-f.]+)"|data-csrf="'
-        r'([0-9a-f.]+)"', page)
-    return (match.group(1) or match.group(2)) if match else ''
-
 
 def visible(text):
     "The characters of a text that are neither spaces nor controls."
@@ -183,7 +176,7 @@ def body_of(response):
     return response.get_data(as_text=True)
 
 
-class SecuritySweepTestCase(_OutboxCase):
+class SecuritySweepTestCase(OutboxCase):
     "A security sweep over every portal route"
     slow = True  # scheduled first (conftest.py)
     modules = ['balie_sign', 'balie_survey']

@@ -14,9 +14,8 @@ from trytond.pool import Pool
 
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.browser import WIDTHS, BrowserTestCase
-from digitale_balie.tests.test_module import TUESDAY
+from digitale_balie.tests.tools import START, TUESDAY
 
-START = to_utc(TUESDAY, dt.time(10, 30))
 
 
 def photo(size=(640, 480)):

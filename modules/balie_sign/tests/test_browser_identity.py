@@ -9,14 +9,11 @@ import unittest
 
 from trytond.pool import Pool
 
-from digitale_balie.slots import to_utc
 from digitale_balie.tests.browser import BrowserTestCase
-from digitale_balie.tests.test_module import TUESDAY, create_citizen
 
-from balie_sign.tests.test_identity import (
-    CLIENT_SECRET, HIGH, MARIA, OTHER, SUBSTANTIAL, OIDCProvider)
+from balie_sign.tests.test_identity import CLIENT_SECRET, HIGH, MARIA, OTHER, SUBSTANTIAL, OIDCProvider
+from digitale_balie.tests.tools import START, create_citizen
 
-START = to_utc(TUESDAY, dt.time(10, 30))
 
 
 class IdentityBrowserTestCase(BrowserTestCase):

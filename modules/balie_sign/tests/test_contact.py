@@ -6,8 +6,8 @@ import datetime as dt
 
 from trytond.pool import Pool
 
-from balie_sign.tests.test_identity import (
-    BASE, JAN, START, _SignCase, csrf_of)
+from balie_sign.tests.test_identity import JAN, _SignCase
+from digitale_balie.tests.tools import BASE, START, csrf_of
 
 GOOD = {
     'phone': '0471 98 76 54',

@@ -24,15 +24,10 @@ from trytond.wsgi import app
 
 from balie_sign import document_check
 from balie_sign.document_check import Refused
-from digitale_balie.slots import to_utc
-from digitale_balie.tests.test_module import (
-    TUESDAY, as_user, create_citizen, create_municipality)
 from digitale_balie.tests.activation import activate
-from digitale_balie.tests.test_outbox import NOW, Clock, PortalClientMixin
-from digitale_balie.tests.tools import no_database
+from digitale_balie.tests.tools import (
+    BASE, Clock, NOW, PortalClientMixin, START, as_user, create_citizen, create_municipality, csrf_of, no_database)
 
-BASE = 'https://balie.voorbeeld.example'
-START = to_utc(TUESDAY, dt.time(10, 30))
 MODULES = ['digitale_balie', 'balie_video', 'balie_sign']
 
 
@@ -305,11 +300,6 @@ class FileCheckTestCase(unittest.TestCase):
 
 
 # -- the portal and the dossier ----------------------------------------------
-
-def csrf_of(page):
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"|data-csrf="'
-        r'([0-9a-f]+)"', page)
-    return match.group(1) or match.group(2)
 
 
 def text_of(response):

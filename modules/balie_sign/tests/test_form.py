@@ -12,8 +12,8 @@ from trytond.exceptions import UserError
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from balie_sign.tests.test_document import (
-    BASE, NOW, START, _SignCase, csrf_of, text_of)
+from balie_sign.tests.test_document import _SignCase, text_of
+from digitale_balie.tests.tools import BASE, NOW, START, csrf_of
 
 # a second valid national register number (born 1 January 1940)
 CARED_NUMBER = '40010100140'

@@ -24,17 +24,14 @@ import requests
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from digitale_balie.slots import to_utc
 from digitale_balie.tests.browser import browser_required
-from digitale_balie.tests.test_module import TUESDAY, create_citizen
-from digitale_balie.tests.test_outbox import _OutboxCase
+from digitale_balie.tests.tools import (
+    BASE, OutboxCase, START, create_citizen, csrf_of)
 
 ROOT = Path(__file__).resolve().parents[3]
 OIDC_SCRIPT = Path(__file__).with_name('oidc_provider.js')
 OIDC_DIR = Path(os.environ.get('BALIE_OIDC_DIR') or ROOT / 'var' / 'oidc')
-BASE = 'https://balie.voorbeeld.example'
 CALLBACK = BASE + '/balie/identiteit/terug'
-START = to_utc(TUESDAY, dt.time(10, 30))
 MARIA = '85073003328'
 JAN = '90010112395'
 OTHER = '75031545611'
@@ -152,12 +149,8 @@ def local_path(url):
     return parts.path + ('?' + parts.query if parts.query else '')
 
 
-def csrf_of(html):
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
-    return match.group(1)
 
-
-class _SignCase(_OutboxCase):
+class _SignCase(OutboxCase):
     "A municipality, video appointments in English and the portal"
     modules = ['balie_sign']
     oidc_settings = {}

@@ -23,9 +23,8 @@ from balie_sign.exceptions import PaymentError
 from balie_sign.payment import (
     epc_qr, format_communication, make_communication, parse_communication)
 from balie_sign.tests.payment_server import FakeMollie
-from balie_sign.tests.test_signature import (
-    BASE, START, Browser, _SignCase, csrf_of, page_text)
-from digitale_balie.tests.tools import no_database
+from balie_sign.tests.test_signature import Browser, _SignCase, page_text
+from digitale_balie.tests.tools import BASE, START, csrf_of, no_database
 
 IBAN = 'BE71 0961 2345 6769'
 BIC = 'GKCCBEBB'

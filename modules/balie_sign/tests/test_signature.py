@@ -25,13 +25,9 @@ from trytond.transaction import Transaction
 
 from balie_sign import pades
 from balie_sign.signature_code import derive_code, mask, normalize_code
-from digitale_balie.slots import to_utc
-from digitale_balie.tests.test_module import TUESDAY
-from digitale_balie.tests.test_outbox import _OutboxCase
-from digitale_balie.tests.tools import no_database
+from digitale_balie.tests.tools import (
+    BASE, OutboxCase, START, csrf_of, no_database)
 
-BASE = 'https://balie.voorbeeld.example'
-START = to_utc(TUESDAY, dt.time(10, 30))
 PASSPHRASE = 'geheim-voor-de-test'
 CITIZEN_IP = '203.0.113.7'
 _CERTIFICATE = {}
@@ -63,16 +59,12 @@ class Browser(Client):
         return super().open(*args, **kwargs)
 
 
-def csrf_of(page):
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
-    return match.group(1)
-
 
 def page_text(response):
     return html.unescape(response.get_data(as_text=True))
 
 
-class _SignCase(_OutboxCase):
+class _SignCase(OutboxCase):
     "A municipality with a booked video call, its citizen on the portal"
     modules = ['balie_sign']
     client_class = Browser

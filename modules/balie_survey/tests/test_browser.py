@@ -8,11 +8,9 @@ import datetime as dt
 
 from trytond.pool import Pool
 
-from digitale_balie.slots import to_utc
 from digitale_balie.tests.browser import WIDTHS, BrowserTestCase
-from digitale_balie.tests.test_module import TUESDAY
+from digitale_balie.tests.tools import START
 
-START = to_utc(TUESDAY, dt.time(10, 30))
 INVITE = {
     'nl': "Wilt u ons helpen met een paar korte vragen? Het is vrijwillig.",
     'fr': "Voulez-vous nous aider en répondant à quelques questions courtes",

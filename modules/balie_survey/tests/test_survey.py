@@ -16,13 +16,13 @@ from trytond.pool import Pool
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from balie_video.tests.test_video import BASE, JITSI, START, csrf_of
+from balie_video.tests.test_video import JITSI
 from digitale_balie.tests.browser import ARTIFACTS
-from digitale_balie.tests.test_outbox import _OutboxCase
 
 from balie_survey.report import export_csv
 from balie_survey.response import mask_personal_data
 from balie_survey.statistics import neutralise
+from digitale_balie.tests.tools import BASE, OutboxCase, START, csrf_of
 
 INVITE = "Wilt u ons helpen met een paar korte vragen? Het is vrijwillig."
 MONDAY = dt.date(2026, 12, 7)  # the Monday of START's week
@@ -35,7 +35,7 @@ PERSONAL = {'party.party', 'balie.appointment', 'balie.dossier',
     'party.contact_mechanism', 'company.employee', 'res.user'}
 
 
-class SurveyTestCase(_OutboxCase):
+class SurveyTestCase(OutboxCase):
     "The survey after the call"
     slow = True  # scheduled first (conftest.py)
     modules = ['balie_survey']

@@ -13,13 +13,11 @@ import jwt
 from trytond import config
 from trytond.pool import Pool
 
-from digitale_balie.slots import to_utc
 from digitale_balie.tests.browser import WIDTHS, BrowserTestCase
-from digitale_balie.tests.test_module import TUESDAY
+from digitale_balie.tests.tools import START
 
 DOMAIN = 'meet.voorbeeld.test'
 SECRET = 'jitsi-browser-secret-0123456789abcdef'
-START = to_utc(TUESDAY, dt.time(10, 30))
 
 # What the page calls of Jitsi's IFrame API, recorded for the test
 STAND_IN = """

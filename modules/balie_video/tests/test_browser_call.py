@@ -31,15 +31,13 @@ from trytond import config
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from digitale_balie.slots import to_utc
 from digitale_balie.tests import browser as browser_module
 from digitale_balie.tests.browser import BrowserTestCase
 from digitale_balie.tests.netns import (
     LoopbackNamespace, NamespaceUnavailable)
-from digitale_balie.tests.test_module import TUESDAY
+from digitale_balie.tests.tools import START
 
 LOOPBACK = ipaddress.ip_network('127.0.0.0/8')
-START = to_utc(TUESDAY, dt.time(10, 30))
 MEDIA_SECONDS = 15
 EXTRA_ARGS = [
     '--allow-loopback-in-peer-connection',  # 127.0.0.1 ICE candidates

@@ -22,13 +22,9 @@ from trytond.wsgi import app
 from balie_video import turn
 from balie_video.webrtc import CLERK_COOKIE, MAX_SIGNAL
 from digitale_balie import web
-from digitale_balie.slots import to_utc
-from digitale_balie.tests.test_module import TUESDAY
-from digitale_balie.tests.test_outbox import _OutboxCase
 from digitale_balie.tests.translations import load_translations
+from digitale_balie.tests.tools import BASE, OutboxCase, START
 
-BASE = 'https://balie.voorbeeld.example'
-START = to_utc(TUESDAY, dt.time(10, 30))
 OFFER = {'type': 'offer', 'sdp': 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n',
     'pc': 'abc'}
 
@@ -74,7 +70,7 @@ class TurnTestCase(unittest.TestCase):
             ['http://b.example', 'turn:c d'])
 
 
-class CallTestCase(_OutboxCase):
+class CallTestCase(OutboxCase):
     "The built-in call's signalling and the clerk's link"
     modules = ['balie_video']
 

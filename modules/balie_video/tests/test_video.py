@@ -13,11 +13,8 @@ from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from balie_video import jitsi
-from digitale_balie.slots import to_utc
-from digitale_balie.tests.test_module import TUESDAY
-from digitale_balie.tests.test_outbox import _OutboxCase
+from digitale_balie.tests.tools import BASE, OutboxCase, START, csrf_of
 
-BASE = 'https://balie.voorbeeld.example'
 SECRET = 'jitsi-test-secret-0123456789abcdef'
 JITSI = {
     'call_backend': 'jitsi',
@@ -25,13 +22,7 @@ JITSI = {
     'jitsi_app_id': 'balie',
     'jitsi_secret': SECRET,
     }
-START = to_utc(TUESDAY, dt.time(10, 30))
 
-
-def csrf_of(html):
-    match = re.search(r'data-csrf="([0-9a-f]+)"|name="csrf" value="'
-        r'([0-9a-f]+)"', html)
-    return match.group(1) or match.group(2)
 
 
 def fields_only(defaults):
@@ -39,7 +30,7 @@ def fields_only(defaults):
     return {k: v for k, v in defaults.items() if '.' not in k}
 
 
-class VideoTestCase(_OutboxCase):
+class VideoTestCase(OutboxCase):
     "The video call"
     modules = ['balie_video']
     languages = ('nl', 'fr')

@@ -67,10 +67,9 @@ from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from digitale_balie.slots import to_utc
-from digitale_balie.tests.test_module import (
-    TUESDAY, create_citizen, create_municipality)
-from digitale_balie.tests.test_outbox import NOW, Clock
 from digitale_balie.tests.activation import activate
+from digitale_balie.tests.tools import (
+    Clock, NOW, TUESDAY, create_citizen, create_municipality)
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get('BALIE_CHROMIUM', '/usr/bin/chromium')

@@ -12,9 +12,9 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 from trytond.transaction import Transaction
 
-from digitale_balie.tests.test_module import (
-    TUESDAY, create_balie, create_citizen, frozen, local)
 from digitale_balie.tests.translations import load_translations
+from digitale_balie.tests.tools import (
+    TUESDAY, create_balie, create_citizen, frozen, local)
 from trytond.modules.company.tests import set_company
 
 

@@ -12,7 +12,7 @@ from trytond.tests.test_tryton import (
 from trytond.transaction import Transaction
 
 from digitale_balie.exceptions import SlotTakenError
-from digitale_balie.tests.test_module import (
+from digitale_balie.tests.tools import (
     TUESDAY, create_balie, create_citizen, frozen, local)
 
 BOOKERS = 20

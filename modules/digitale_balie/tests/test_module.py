@@ -3,7 +3,6 @@
 import datetime as dt
 import hashlib
 import json
-from contextlib import contextmanager
 from unittest.mock import patch
 
 from trytond import backend
@@ -12,7 +11,7 @@ from trytond.model.exceptions import SQLConstraintError
 from trytond.modules.company.tests import (
     CompanyTestMixin, create_company, create_employee, set_company)
 from trytond.pool import Pool
-from trytond.tests.test_tryton import USER, ModuleTestCase, with_transaction
+from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 from trytond.transaction import Transaction
 
 from digitale_balie.exceptions import (
@@ -23,88 +22,8 @@ from digitale_balie.slots import to_local
 from digitale_balie.tests.sql import sent_statements
 from digitale_balie.tests.translations import (
     TranslationTestMixin, load_translations)
-
-MIN = dt.timedelta(minutes=1)
-# Monday 7 December 2026, 09:00 in Brussels
-NOW = dt.datetime(2026, 12, 7, 8, 0)
-TUESDAY = dt.date(2026, 12, 8)
-
-
-@contextmanager
-def frozen(now=NOW):
-    with patch('digitale_balie.clock.now', return_value=now):
-        yield
-
-
-@contextmanager
-def as_user(user):
-    "Act as a user through RPC: with their preferences and access checks."
-    User = Pool().get('res.user')
-    transaction = Transaction()
-    with transaction.set_user(user.id):
-        with transaction.set_context(
-                User.get_preferences(context_only=True), _check_access=True):
-            yield
-
-
-def create_balie(clerks=("Anna Peeters", "Youssef El Amrani"),
-        days=range(7), hours=((9, 0), (12, 0)), duration=30, buffer=0):
-    "Create a company with clerks, a video service and opening hours."
-    pool = Pool()
-    Service = pool.get('balie.service')
-    Schedule = pool.get('balie.schedule')
-    company = create_company()
-    employees = [create_employee(company, name) for name in clerks]
-    with set_company(company):
-        service = Service(name="Mantelzorgpremie aanvragen",
-            code='MANTELZORG', duration=duration * MIN,
-            buffer=buffer * MIN, channels=['video', 'counter'],
-            preparation="Uw bankkaart en de gegevens van de zorgbehoevende.",
-            employees=employees)
-        service.save()
-        Schedule.save([Schedule(employee=e, weekday=str(d),
-                    start_time=dt.time(*hours[0]),
-                    end_time=dt.time(*hours[1]))
-                for e in employees for d in days])
-    return company, employees, service
-
-
-def create_municipality(portal_base_url, **configuration):
-    """create_balie() as Gemeente Voorbeeld, with the configuration's other
-    values; the test user works in its company."""
-    pool = Pool()
-    Configuration = pool.get('balie.configuration')
-    User = pool.get('res.user')
-    company, employees, service = create_balie()
-    config = Configuration(1)
-    config.portal_base_url = portal_base_url
-    config.municipality_name = "Gemeente Voorbeeld"
-    config.help_phone = "+32 50 12 34 56"
-    for name, value in configuration.items():
-        setattr(config, name, value)
-    config.save()
-    user = User(USER)
-    user.companies = [company]
-    user.company = company
-    user.save()
-    return company, employees, service
-
-
-def create_citizen(name="Maria Janssens", lang='nl'):
-    pool = Pool()
-    Party = pool.get('party.party')
-    Lang = pool.get('ir.lang')
-    lang, = Lang.search([('code', '=', lang)])
-    party = Party(name=name, lang=lang)
-    party.save()
-    return party
-
-
-def local(date, hour, minute=0):
-    "Naive UTC of a Brussels wall-clock time."
-    from digitale_balie.slots import to_utc
-    return to_utc(date, dt.time(hour, minute))
-
+from digitale_balie.tests.tools import (
+    MIN, NOW, TUESDAY, as_user, create_balie, create_citizen, frozen, local)
 
 class DigitaleBalieTestCase(
         TranslationTestMixin, CompanyTestMixin, ModuleTestCase):

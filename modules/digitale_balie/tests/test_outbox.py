@@ -6,18 +6,12 @@ and a local HTTP server that speaks the SMS gateway's API.
 The dispatcher commits in transactions of its own, so these tests work on
 committed data in a database of their own."""
 import datetime as dt
-import email
-import email.policy
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import unittest
-from contextlib import contextmanager
-from unittest.mock import patch
 
 from aiosmtpd.controller import Controller
 from icalendar import Calendar
@@ -25,216 +19,14 @@ from werkzeug.test import Client
 
 from trytond import backend, config
 from trytond.pool import Pool
-from trytond.tests.test_tryton import (
-    DB_NAME, USER, drop_db)
-from trytond.transaction import Transaction
+from trytond.tests.test_tryton import DB_NAME
 from trytond.wsgi import app
 
-from digitale_balie import web
 from digitale_balie.exceptions import TemplateError
-from digitale_balie.tests.activation import activate
 from digitale_balie.slots import to_utc
-from digitale_balie.tests.sms_server import FakeSMSGateway
-from digitale_balie.tests.test_module import (
-    TUESDAY, create_citizen, create_municipality)
+from digitale_balie.tests.tools import OutboxCase, TUESDAY
 
-NOW = dt.datetime(2026, 12, 7, 8, 0)  # Monday 09:00 in Brussels
-SIGNATURE_SECRET = 'dlr-secret'
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-class Mailbox:
-    "What the SMTP server received."
-
-    def __init__(self, delay=0):
-        self.messages = []
-        self.delay = delay
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            time.sleep(self.delay)
-        with self._lock:
-            self.messages.append(email.message_from_bytes(
-                    envelope.content, policy=email.policy.default))
-        return '250 OK'
-
-
-class Clock:
-    "A controllable clock for the whole module."
-
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **kwargs):
-        self.now += dt.timedelta(**kwargs)
-
-
-class PortalClientMixin:
-    "Transactions on the test database and the citizen's browser"
-    portal_base = 'https://balie.voorbeeld.example'
-    client_class = Client
-
-    @contextmanager
-    def transaction(self, **extras):
-        with Transaction().start(DB_NAME, USER,
-                context=getattr(self, 'context', {}), **extras
-                ) as transaction:
-            yield transaction
-            transaction.commit()
-
-    def portal_database(self):
-        "The short links of the portal go to the test database."
-        if not config.has_section('balie'):
-            config.add_section('balie')
-        saved = config.get('balie', 'database', default=None)
-        config.set('balie', 'database', DB_NAME)
-        self.addCleanup(config.set, 'balie', 'database', saved or '')
-
-    def serve_portal(self):
-        "The portal serves the test database, with fresh rate limits."
-        self.portal_database()
-        web.LINK_LIMITER.reset()
-        web.FAILED_LINK_LIMITER.reset()
-
-    def link(self, appointment, purpose='card'):
-        "A new personal link of the appointment (the raw token)."
-        with self.transaction():
-            pool = Pool()
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            _, raw = Token.generate(Appointment(appointment), purpose)
-            return raw
-
-    def open(self, appointment, purpose='card'):
-        "A browser that opened the appointment's personal link."
-        client = self.client_class(app)
-        response = client.get('/a/%s' % self.link(appointment, purpose),
-            base_url=self.portal_base)
-        self.assertEqual(response.status_code, 303)
-        return client
-
-
-class _OutboxCase(PortalClientMixin, unittest.TestCase):
-    "A database of its own, a real SMTP server and the SMS gateway"
-    modules = ['digitale_balie']
-    # the languages whose translations the database has loaded
-    languages = ()
-
-    @classmethod
-    def setUpClass(cls):
-        drop_db()
-        activate(cls.modules, cls.languages)
-        cls.smtp_port = free_port()
-        cls.saved = {k: config.get('email', k) for k in ['uri', 'from']}
-        config.set('email', 'uri', 'smtp://127.0.0.1:%s' % cls.smtp_port)
-        config.set('email', 'from',
-            'Gemeente Voorbeeld <balie@voorbeeld.example>')
-
-    @classmethod
-    def tearDownClass(cls):
-        for key, value in cls.saved.items():
-            config.set('email', key, value)
-        drop_db()
-
-    def setUp(self):
-        self.mailbox = Mailbox()
-        self.smtp = Controller(
-            self.mailbox, hostname='127.0.0.1', port=self.smtp_port)
-        self.smtp.start()
-        self.addCleanup(self.stop_smtp)
-        self.gateway = FakeSMSGateway(signature_secret=SIGNATURE_SECRET)
-        self.gateway.start()
-        self.addCleanup(self.gateway.close)
-        self.clock = Clock(NOW)
-        patcher = patch('digitale_balie.clock.now', self.clock)
-        patcher.start()
-        self.addCleanup(patcher.stop)
-        self.addCleanup(self.cancel_pending)
-
-    def cancel_pending(self):
-        "Leave no due message behind for the next test's dispatcher."
-        with self.transaction():
-            Message = Pool().get('balie.message')
-            Message.cancel(Message.search([
-                        ('state', 'in', ['queued', 'sending'])]))
-
-    def stop_smtp(self):
-        if self.smtp is not None:
-            self.smtp.stop()
-            self.smtp = None
-
-    def setup_balie(self, **configuration):
-        "A municipality, clerks, a service and the SMS gateway, committed."
-        # the configuration singleton is created under a table lock
-        with self.transaction(_lock_tables=['balie_configuration']):
-            company, employees, service = create_municipality(
-                'https://balie.voorbeeld.example', **{
-                    'sms_url': self.gateway.url,
-                    'sms_api_key': 'test-key',
-                    'sms_api_secret': 'test-secret',
-                    'sms_signature_secret': SIGNATURE_SECRET,
-                    'sms_sender': 'Voorbeeld',
-                    'reminder_first': dt.timedelta(hours=24),
-                    'reminder_second': dt.timedelta(hours=1),
-                    **configuration})
-            self.context = {'company': company.id}
-            return company.id, [e.id for e in employees], service.id
-
-    def book(self, service, start, notify_by='email_sms',
-            email='maria.janssens@example.be', mobile='+32470123456',
-            name="Maria Janssens"):
-        with self.transaction():
-            Appointment = Pool().get('balie.appointment')
-            party = create_citizen(name)
-            return Appointment.book_slot({
-                    'service': service, 'party': party.id, 'start': start,
-                    'notify_by': notify_by, 'contact_email': email,
-                    'contact_mobile': mobile,
-                    })
-
-    def dispatch(self):
-        with self.transaction():
-            return Pool().get('balie.message').dispatch()
-
-    def messages(self, appointment, **domain):
-        with self.transaction():
-            Message = Pool().get('balie.message')
-            return [{f: getattr(m, f) for f in [
-                        'id', 'kind', 'channel', 'state', 'recipient',
-                        'attempts', 'last_error', 'idempotency_key',
-                        'message_id', 'send_at', 'body', 'subject']}
-                for m in Message.search([
-                        ('appointment', '=', appointment),
-                        *[(k, '=', v) for k, v in domain.items()]],
-                    order=[('id', 'ASC')])]
-
-    def run_wizard(self, name, appointment, data, state):
-        "Run a wizard state on an appointment, as the client does."
-        with self.transaction():
-            Wizard = Pool().get(name, type='wizard')
-            session_id, _, _ = Wizard.create()
-            with Transaction().set_context(
-                    active_model='balie.appointment',
-                    active_id=appointment, active_ids=[appointment]):
-                return Wizard.execute(session_id, data, state)
-
-    def post_receipts(self, params_list):
-        client = Client(app)
-        return [client.post('/%s/balie/sms/status' % DB_NAME, json=params)
-            for params in params_list]
-
-
-
-class OutboxTestCase(_OutboxCase):
+class OutboxTestCase(OutboxCase):
     "Test the outbox, its dispatcher and what comes back"
 
     # -- the journey -----------------------------------------------------
@@ -714,7 +506,7 @@ with Transaction().start(%(db)r, 0, context={'company': %(company)s}):
 """
 
 
-class WorkerKilledTestCase(_OutboxCase):
+class WorkerKilledTestCase(OutboxCase):
     "Test a dispatcher process killed in the middle of a batch"
 
     @classmethod

@@ -23,20 +23,15 @@ from digitale_balie.exceptions import ConfigurationError
 from digitale_balie.web import csrf_token
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.sql import sent_statements
-from digitale_balie.tests.test_module import TUESDAY
-from digitale_balie.tests.test_outbox import _OutboxCase
+from digitale_balie.tests.tools import BASE, OutboxCase, TUESDAY, csrf_of
 
-BASE = 'https://balie.voorbeeld.example'
 PNG = (b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01'
     b'\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f'
     b'\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82')
 
 
-def csrf_of(html):
-    return re.search(r'name="csrf" value="([0-9a-f]+)"', html).group(1)
 
-
-class PortalTestCase(_OutboxCase):
+class PortalTestCase(OutboxCase):
     "The citizen's portal pages"
     languages = ('nl', 'fr')
 

@@ -15,10 +15,9 @@ from trytond.wsgi import app
 from digitale_balie import routes_booking
 from digitale_balie.exceptions import SlotUnavailableError
 from digitale_balie.slots import to_utc
-from digitale_balie.tests.test_module import TUESDAY, create_citizen
-from digitale_balie.tests.test_outbox import _OutboxCase
+from digitale_balie.tests.tools import (
+    BASE, OutboxCase, TUESDAY, create_citizen)
 
-BASE = 'https://balie.voorbeeld.example'
 SLOT = '2026-12-08T09:30:00Z'     # Tuesday 10:30 in Brussels
 
 
@@ -27,7 +26,7 @@ def field(html, name):
     return match.group(1) if match else None
 
 
-class SelfServiceTestCase(_OutboxCase):
+class SelfServiceTestCase(OutboxCase):
     "Booking online with a confirmation code"
     languages = ('nl', 'fr')
 
