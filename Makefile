@@ -20,16 +20,22 @@ help:
 demo:
 	scripts/demo
 
+# scripts/bootstrap is idempotent (seconds when nothing changed): the test
+# commands work on a fresh machine
 test:
+	scripts/bootstrap
 	scripts/test $(ARGS)
 
 test-quick:
+	scripts/bootstrap --without-postgresql
 	BALIE_BACKENDS=sqlite BALIE_QUICK=1 scripts/test $(ARGS)
 
 test-sqlite:
+	scripts/bootstrap --without-postgresql
 	BALIE_BACKENDS=sqlite scripts/test $(ARGS)
 
 test-postgresql:
+	scripts/bootstrap
 	BALIE_BACKENDS=postgresql scripts/test $(ARGS)
 
 venv:
