@@ -80,6 +80,10 @@ CHROMIUM_ARGS = [
     '--disable-dev-shm-usage',
     '--use-fake-ui-for-media-stream',  # allow the camera without asking
     '--use-fake-device-for-media-stream',  # a test pattern and a beep
+    # no name is looked up in DNS: the tests' pages live on localhost and
+    # other hosts are answered by page.route; without this Chromium asks
+    # the machine's resolver for its update servers
+    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost',
     ]
 AXE_JS = Path(os.environ.get('BALIE_AXE_JS')
     or ROOT / 'var' / 'axe' / 'node_modules' / 'axe-core' / 'axe.min.js')
