@@ -83,7 +83,8 @@ CHROMIUM_ARGS = [
     # no name is looked up in DNS: the tests' pages live on localhost and
     # other hosts are answered by page.route; without this Chromium asks
     # the machine's resolver for its update servers
-    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost',
+    '--host-resolver-rules='
+    'MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
     ]
 AXE_JS = Path(os.environ.get('BALIE_AXE_JS')
     or ROOT / 'var' / 'axe' / 'node_modules' / 'axe-core' / 'axe.min.js')
