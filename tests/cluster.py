@@ -45,7 +45,6 @@ import tempfile
 import threading
 import time
 
-from digitale_balie.tests.tools import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(ROOT, 'artifacts', 'cluster')
@@ -58,6 +57,13 @@ DAY_START, DAY_END = dt.time(8), dt.time(20)   # Brussels wall time
 SLOT_MINUTES = 30
 SETUP_VERSION = 2   # raise when setup() below changes (the dump cache key)
 
+
+def free_port():
+    # not the test helpers' free_port: importing any digitale_balie module
+    # imports trytond, whose backend the server processes choose later
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
 
 
 def wait_for(predicate, timeout, step=0.05, message="condition"):

@@ -3,9 +3,17 @@
 """The plumbing of the local servers that speak an outside service's API
 in the tests and the demo (SMS gateway, payment provider): a threaded HTTP
 server on a free local port that hands every request to `_handle`."""
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def free_port():
+    "A free TCP port on 127.0.0.1 (no trytond import: server processes use it)."
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 class _Server(ThreadingHTTPServer):

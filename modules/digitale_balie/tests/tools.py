@@ -11,7 +11,6 @@ import datetime as dt
 import email
 import email.policy
 import re
-import socket
 import threading
 import time
 import unittest
@@ -32,6 +31,7 @@ from trytond.wsgi import app
 from digitale_balie import web
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.activation import activate
+from digitale_balie.tests.local_server import free_port  # noqa: F401
 from digitale_balie.tests.sms_server import FakeSMSGateway
 
 MIN = dt.timedelta(minutes=1)
@@ -120,12 +120,6 @@ def local(date, hour, minute=0):
 
 
 SIGNATURE_SECRET = 'dlr-secret'
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 class Mailbox:
