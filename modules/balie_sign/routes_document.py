@@ -251,7 +251,7 @@ def download(portal, key):
         document.name)
     # nothing in the file may run in the portal's origin
     response.headers['Content-Security-Policy'] = (
-        "default-src 'none'; sandbox")
+        "default-src 'none'; sandbox; frame-ancestors 'none'")
     return portal.secure(response)
 
 
