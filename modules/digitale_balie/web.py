@@ -31,8 +31,11 @@ from trytond.protocols.wrappers import (
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from . import clock
+from . import clock, logmask
 from .portal import appointment_values
+
+# no personal link, key, phone or national number in any log record
+logmask.install()
 
 COOKIE = '__Host-balie'
 PORTAL_LANGUAGES = ['nl', 'fr', 'en']

@@ -283,3 +283,74 @@ class SecuritySweepTestCase(_OutboxCase):
                 'Content-Security-Policy'])
 
 
+
+
+class LogMaskTestCase(SecuritySweepTestCase):
+    "No link, key, token, phone or national number in any log record"
+
+    # the sweeps above are not run twice
+    test_route_list_is_complete = None
+    test_survey_session_opens_the_survey_only = None
+    test_survey_link_outlives_personal_links_for_the_survey_only = None
+    test_other_citizen_sees_nothing = None
+    test_no_session_expired_and_revoked = None
+    test_origins_methods_and_options = None
+    test_document_download_policy = None
+
+    def logged(self):
+        "Every record as a handler writes it, with its traceback."
+        formatter = logging.Formatter(
+            '%(asctime)s %(levelname)s %(name)s %(message)s')
+        return '\n'.join(formatter.format(r) for r in self.records.records)
+
+    def test_journey_leaves_nothing_personal_in_the_logs(self):
+        "Test a citizen's journey and the webhooks at DEBUG: logs masked"
+        from digitale_balie.tests.test_outbox import DB_NAME
+        mobile, national = '+32470123456', '85.07.30-033.28'
+        appointment = self.book(self.service, START, notify_by='email_sms',
+            mobile=mobile, name="Wim Wouters")
+        card = self.link(appointment)
+        _, survey = self.survey_link()
+        client = Client(app)
+        secrets = [card, card.replace('-', ''), survey, mobile,
+            mobile.lstrip('+'), national, national.replace('.', '')
+            .replace('-', '')]
+        self.assertEqual(client.get('/a/%s' % card,
+                base_url=BASE).status_code, 303)
+        key = client.get_cookie('__Host-balie', domain=BASE.split('//')[1]
+            ).value
+        html = client.get('/balie', base_url=BASE).get_data(as_text=True)
+        csrf = csrf_of(html)
+        secrets += [key, csrf]
+        for path in ['/balie/afspraak.ics', '/balie/verzetten',
+                '/balie/wachtkamer', '/balie/documenten', '/balie/test']:
+            client.get(path, base_url=BASE)
+        client.post('/balie/taal', base_url=BASE,
+            data={'lang': 'fr', 'csrf': csrf, 'next': '/balie'})
+        # what trytond used to log with a traceback and the address
+        client.get('/a/%s' % card, base_url=BASE,
+            headers={'Origin': 'https://evil.example'})
+        client.get('/a/%s?token=%s&msisdn=%s' % (card, card, mobile),
+            base_url=BASE, headers={'Origin': 'null'})
+        Client(app).get('/e/%s' % survey, base_url=BASE)
+        Client(app).get('/balie/gesprek/%s' % card, base_url=BASE)
+        # the webhooks: POST only, a GET's query string is refused
+        webhook = '/%s/balie/sms/status' % DB_NAME
+        self.assertEqual(Client(app).get(
+                webhook + '?msisdn=%s' % mobile.lstrip('+')).status_code, 405)
+        Client(app).post(webhook, data={'msisdn': mobile.lstrip('+'),
+                'status': 'delivered', 'client-ref': 'x'})
+        Client(app).post('/%s/balie/betalen/webhook' % DB_NAME,
+            data={'id': 'tr_x'})
+        # a module that logs what it should not
+        logging.getLogger('digitale_balie.test').debug(
+            "citizen %s at %s with %s, link /a/%s, cookie __Host-balie=%s",
+            national, mobile, csrf, card, key)
+        try:
+            raise ValueError('/e/%s %s' % (survey, mobile))
+        except ValueError:
+            logging.getLogger('digitale_balie.test').exception("failed")
+        text = self.logged()
+        self.assertIn('/a/***', text)
+        for secret in secrets:
+            self.assertNotIn(secret, text)
