@@ -85,6 +85,8 @@ def limit_upload(path):
             if (encoding.strip().lower() != 'identity'
                     or (request.content_length or 0) > limit):
                 return refuse_unread()
+            # portal_route lets RequestEntityTooLarge through to here
+            request.balie_http_errors = True
             try:
                 return view(request, **kwargs)
             except RequestEntityTooLarge:

@@ -424,8 +424,10 @@ def portal_route(rule, methods=('GET',), session=True, readonly=None,
                 pool = get_pool(database_name)
                 response = transactional(request, pool, **kwargs)
             except HTTPException as exception:
-                # werkzeug's page has no security headers nor language
-                if exception.code is None or exception.code < 400:
+                # werkzeug's page has no security headers nor language;
+                # a wrapper that handles them sets balie_http_errors
+                if (exception.code is None or exception.code < 400
+                        or getattr(request, 'balie_http_errors', False)):
                     raise
                 return error_page(database_name, request, exception.code)
             except (UserError, UserWarning) as exception:
