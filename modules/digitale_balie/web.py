@@ -554,9 +554,13 @@ class PortalGuard:
     def __call__(self, environ, start_response):
         if not is_portal_path(environ.get('PATH_INFO') or ''):
             return self.app(environ, start_response)
+        rule, response = self.route(environ)
+        if rule is not None and rule.rule.startswith('/<'):
+            # trytond's own route (/<database_name>/…: JSON-RPC of a
+            # database named like a portal path, the webhooks): untouched
+            return self.app(environ, start_response)
         if 'HTTP_ORIGIN' in environ:
             environ[ORIGIN_KEY] = environ.pop('HTTP_ORIGIN')
-        response = self.refuse(environ)
         if response is not None:
             return response(environ, start_response)
 
@@ -573,39 +577,54 @@ class PortalGuard:
             response = error_page(portal_database(), Request(environ), status)
             return response(environ, secure_start)
 
-    def refuse(self, environ):
-        "Our answer for what no portal route takes, or None."
-        request = Request(environ)
+    def route(self, environ):
+        """The rule of the request, and our answer when no rule takes it
+        (404, 405) or for OPTIONS (204)."""
         adapter = app.url_map.bind_to_environ(environ)
-        status = allowed = None
+        method = environ.get('REQUEST_METHOD')
         try:
-            endpoint, _ = adapter.match()
+            rule, _ = adapter.match(return_rule=True)
         except RequestRedirect:
-            return None
+            return FOREIGN_RULE, None
         except MethodNotAllowed as exception:
-            allowed = exception.valid_methods or []
-            status = HTTPStatus.METHOD_NOT_ALLOWED
-        except NotFound:
-            status = HTTPStatus.NOT_FOUND
+            allowed = sorted(exception.valid_methods or [])
         except HTTPException:
-            status = HTTPStatus.NOT_FOUND
+            return None, secure_headers_response(error_page(
+                    portal_database(), Request(environ),
+                    HTTPStatus.NOT_FOUND))
         else:
-            if environ.get('REQUEST_METHOD') != 'OPTIONS':
-                return None
-            allowed = adapter.allowed_methods()
-            status = HTTPStatus.NO_CONTENT
-        if status == HTTPStatus.METHOD_NOT_ALLOWED and (
-                environ.get('REQUEST_METHOD') == 'OPTIONS'):
-            status = HTTPStatus.NO_CONTENT
-        if status == HTTPStatus.NO_CONTENT:
-            response = Response(status=status)
+            if method != 'OPTIONS':
+                return rule, None
+            allowed = sorted(adapter.allowed_methods())
+        rules = []
+        for other in allowed:
+            if other in {'OPTIONS', 'HEAD'}:
+                continue
+            try:
+                rules.append(adapter.match(method=other, return_rule=True)[0])
+            except HTTPException:
+                continue
+        # a portal rule wins over trytond's /<database_name>/… ones
+        rules.sort(key=lambda r: r.rule.startswith('/<'))
+        rule = rules[0] if rules else None
+        if rule is not None and rule.rule.startswith('/<'):
+            return rule, None
+        if method == 'OPTIONS':
+            response = Response(status=HTTPStatus.NO_CONTENT)
         else:
-            response = error_page(portal_database(), request, status)
-        if allowed:
-            response.headers['Allow'] = ', '.join(sorted(
-                    m for m in allowed if m != 'OPTIONS'))
-        secure_headers_response(response)
-        return response
+            response = error_page(portal_database(), Request(environ),
+                HTTPStatus.METHOD_NOT_ALLOWED)
+        response.headers['Allow'] = ', '.join(
+            m for m in allowed if m != 'OPTIONS')
+        return rule, secure_headers_response(response)
+
+
+class _ForeignRule:
+    "werkzeug's redirects (trailing slash): left to trytond as they are."
+    rule = '/<redirect>'
+
+
+FOREIGN_RULE = _ForeignRule()
 
 
 def secure_headers_response(response):

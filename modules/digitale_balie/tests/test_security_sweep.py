@@ -274,6 +274,17 @@ class SecuritySweepTestCase(_OutboxCase):
                         headers=headers), path, {404, 405, 308})
         self.assert_no_traceback()
 
+    def test_backoffice_routes_keep_trytond_origin_check(self):
+        "Test that JSON-RPC of a database named 'balie' is left to trytond"
+        from werkzeug.exceptions import Forbidden
+        # trytond's own check (the back office's CSRF defence) still runs
+        with self.assertRaises(Forbidden):
+            Client(app).post('/balie/rpc/', json={'method': 'common.version',
+                    'params': []}, headers={'Origin': FOREIGN})
+        # trytond's CORS preflight too
+        response = Client(app).open('/balie/rpc/', method='OPTIONS')
+        self.assertNotIn('X-Frame-Options', response.headers)
+
     def test_document_download_policy(self):
         "Test that downloads can be framed by nobody"
         from digitale_balie.web import secure_headers
@@ -296,6 +307,7 @@ class LogMaskTestCase(SecuritySweepTestCase):
     test_no_session_expired_and_revoked = None
     test_origins_methods_and_options = None
     test_document_download_policy = None
+    test_backoffice_routes_keep_trytond_origin_check = None
 
     def logged(self):
         "Every record as a handler writes it, with its traceback."
