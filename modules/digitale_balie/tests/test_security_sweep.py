@@ -366,3 +366,54 @@ class LogMaskTestCase(SecuritySweepTestCase):
         self.assertIn('/a/***', text)
         for secret in secrets:
             self.assertNotIn(secret, text)
+
+    def test_gunicorn_logs_are_masked(self):
+        "Test gunicorn's access and error logs with docker/gunicorn.conf.py"
+        import os
+        import runpy
+        import tempfile
+        from types import SimpleNamespace
+
+        from gunicorn.config import Config
+        settings = runpy.run_path(os.path.join(os.path.dirname(__file__),
+                '..', '..', '..', 'docker', 'gunicorn.conf.py'))
+        card, survey = 'k3x9-7mq2-abcd-efgh-jkmn-pqrs-tvwx', 'a' * 28
+        key, mobile = 'Zq' * 21 + 'x', '32470123456'
+        directory = tempfile.mkdtemp()
+        self.addCleanup(__import__('shutil').rmtree, directory)
+        combined = ('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" '
+            '"%(a)s" %({cookie}i)s %({set-cookie}o)s')
+        for index, access_format in enumerate(
+                [settings['access_log_format'], combined]):
+            access = os.path.join(directory, 'access%s.log' % index)
+            error = os.path.join(directory, 'error%s.log' % index)
+            cfg = Config()
+            cfg.set('accesslog', access)
+            cfg.set('errorlog', error)
+            cfg.set('loglevel', 'debug')
+            cfg.set('access_log_format', access_format)
+            logger = settings['logger_class'](cfg)
+            uri = '/a/%s?msisdn=%s' % (card, mobile)
+            environ = {'REQUEST_METHOD': 'GET', 'RAW_URI': uri,
+                'SERVER_PROTOCOL': 'HTTP/1.1', 'PATH_INFO': '/a/' + card,
+                'QUERY_STRING': 'msisdn=' + mobile, 'REMOTE_ADDR': '10.0.0.1',
+                'HTTP_REFERER': 'https://balie.example/e/' + survey,
+                'HTTP_USER_AGENT': 'test'}
+            response = SimpleNamespace(status='303 See Other', sent=0,
+                headers=[('Set-Cookie', '__Host-balie=%s; Secure' % key)])
+            request = SimpleNamespace(
+                headers=[('Cookie', '__Host-balie=%s' % key)])
+            logger.access(response, request, environ,
+                dt.timedelta(seconds=1))
+            try:
+                raise RuntimeError(uri)
+            except RuntimeError:
+                logger.exception("Error handling request %s", uri)
+            logger.debug("GET %s", '/balie/gesprek/' + card)
+            for handler in (logger.access_log.handlers
+                    + logger.error_log.handlers):
+                handler.flush()
+            text = open(access).read() + open(error).read()
+            self.assertIn('/a/***', text)
+            for secret in [card, survey, key, mobile]:
+                self.assertNotIn(secret, text, access_format)
