@@ -19,7 +19,7 @@ from collections import deque
 from functools import wraps
 
 from genshi.template import TemplateLoader
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RequestRedirect
 
 from trytond import backend, config
