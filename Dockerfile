@@ -50,7 +50,8 @@ RUN groupadd --system --gid 1000 trytond \
 COPY --from=python /opt/balie /opt/balie
 COPY --from=sao /build/node_modules/tryton-sao /srv/sao
 COPY docker/trytond.conf /etc/trytond/trytond.conf
-COPY docker/entrypoint.sh docker/balie_db.py docker/healthcheck.py /usr/local/lib/balie/
+COPY docker/entrypoint.sh docker/balie_db.py docker/healthcheck.py \
+    docker/gunicorn.conf.py /usr/local/lib/balie/
 RUN chmod 0755 /usr/local/lib/balie/entrypoint.sh \
         /usr/local/lib/balie/balie_db.py /usr/local/lib/balie/healthcheck.py
 # PIP_NO_INDEX: nothing is installed from the internet at run time

@@ -138,7 +138,6 @@ ROUTES = {
     # machine-to-machine: the payment provider and the SMS gateway (no
     # id, no signature: refused; never a page)
     ('/<database_name>/balie/betalen/webhook', 'POST'): {400},
-    ('/<database_name>/balie/sms/status', 'GET'): {403},
     ('/<database_name>/balie/sms/status', 'POST'): {403},
     }
 # the personal pages reached through a session (no value in the address)

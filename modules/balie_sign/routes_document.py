@@ -85,6 +85,8 @@ def limit_upload(path):
             if (encoding.strip().lower() != 'identity'
                     or (request.content_length or 0) > limit):
                 return refuse_unread()
+            # portal_route lets RequestEntityTooLarge through to here
+            request.balie_http_errors = True
             try:
                 return view(request, **kwargs)
             except RequestEntityTooLarge:
@@ -251,7 +253,7 @@ def download(portal, key):
         document.name)
     # nothing in the file may run in the portal's origin
     response.headers['Content-Security-Policy'] = (
-        "default-src 'none'; sandbox")
+        "default-src 'none'; sandbox; frame-ancestors 'none'")
     return portal.secure(response)
 
 

@@ -19,6 +19,9 @@ from .survey import SMILEYS
 logger = logging.getLogger(__name__)
 
 STATIC = os.path.join(TEMPLATES, 'static')
+# the survey's pages answer the survey link's own session and the personal
+# one; every other page answers the survey's session with the 404 page
+SURVEY_SCOPES = ('personal', 'survey')
 static_route('/balie/survey/static', STATIC)
 
 
@@ -81,7 +84,8 @@ def current_invitation(portal):
     return Invitation.for_appointment(portal.appointment)
 
 
-@portal_route('/balie/enquete', methods=['GET', 'POST'])
+@portal_route('/balie/enquete', methods=['GET', 'POST'],
+    scopes=SURVEY_SCOPES)
 def survey(portal):
     "A few short questions after the call; voluntary and anonymous."
     invitation = current_invitation(portal)
@@ -114,7 +118,8 @@ def survey(portal):
         questions=questions, form=form, error=error)
 
 
-@portal_route('/balie/enquete/nee', methods=['POST'])
+@portal_route('/balie/enquete/nee', methods=['POST'],
+    scopes=SURVEY_SCOPES)
 def decline(portal):
     "No, thank you."
     Invitation = portal.pool.get('balie.survey.invitation')
@@ -126,7 +131,8 @@ def decline(portal):
     return portal.redirect('/balie/enquete/klaar')
 
 
-@portal_route('/balie/enquete/klaar')
+@portal_route('/balie/enquete/klaar',
+    scopes=SURVEY_SCOPES)
 def done(portal):
     "Thank you, or: no problem."
     invitation = current_invitation(portal)
@@ -155,10 +161,12 @@ def survey_link(portal, token):
     if wait:
         logger.warning("too many survey link look-ups from %s", address)
         return portal.too_many(wait)
-    record = Token.use(token)
-    if record is None or record.purpose != 'survey':
+    record = Token.lookup(token)
+    if record is None or record.scope != 'survey':
+        # a personal link opens the personal page at /a/, not here
         FAILED_LINK_LIMITER.hit(address)
         return portal.not_found()
+    record = Token.use(token)
     Invitation.opened(record)
     key = Session.open(record)
     response = portal.redirect('/balie/enquete')

@@ -14,6 +14,13 @@ class AccessToken(metaclass=PoolMeta):
             cls.purpose.selection.append(('survey', "Survey"))
 
     @classmethod
+    def purpose_scopes(cls):
+        "A survey link opens the survey and nothing else."
+        scopes = super().purpose_scopes()
+        scopes['survey'] = 'survey'
+        return scopes
+
+    @classmethod
     def purpose_of(cls, raw):
         "The purpose of a raw token, whether valid or not (or None)."
         from digitale_balie.token import hash_token, normalize_token

@@ -34,10 +34,12 @@ def personal_link(portal, token):
     if wait:
         logger.warning("too many personal link look-ups from %s", address)
         return portal.too_many(wait)
-    record = Token.use(token)
-    if record is None:
+    record = Token.lookup(token)
+    if record is None or record.scope != 'personal':
+        # a link of another purpose (the survey's) opens only its own page
         FAILED_LINK_LIMITER.hit(address)
         return portal.not_found()
+    record = Token.use(token)
     key = Session.open(record)
     response = portal.redirect('/balie')
     response.set_cookie(COOKIE, key, max_age=session_max_age(record),
@@ -60,7 +62,8 @@ def personal_page(portal):
         **portal.appointment_values())
 
 
-@portal_route('/balie/taal', methods=['POST'])
+@portal_route('/balie/taal', methods=['POST'],
+    scopes=('personal', 'survey'))
 def choose_language(portal):
     "The language switch: remembered for this browser session."
     Session = portal.pool.get('balie.portal.session')

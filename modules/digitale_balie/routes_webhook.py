@@ -24,12 +24,12 @@ def request_params(request):
     if request.is_json:
         data = request.get_json(silent=True) or {}
         return {k: str(v) for k, v in data.items() if v is not None}
-    params = dict(request.args.items())
-    params.update(request.form.items())
-    return params
+    # the body only: a query string would put phone numbers in logs
+    return dict(request.form.items())
 
 
-@app.route('/<database_name>/balie/sms/status', methods={'GET', 'POST'})
+# POST only: a GET's query string (?msisdn=) would land in access logs
+@app.route('/<database_name>/balie/sms/status', methods={'POST'})
 @with_pool
 @with_transaction(readonly=False)
 def sms_status(request, pool):

@@ -28,6 +28,15 @@ PURPOSES = [
     ('preview', "Clerk preview"),
     ('booking', "Online booking"),
     ]
+# what a portal session opened with a link of each purpose may do:
+# 'personal' opens the personal pages (docs/portal.md, "Links and their
+# purposes"); a purpose without a scope opens nothing
+SCOPES = {
+    'card': 'personal',
+    'message': 'personal',
+    'preview': 'personal',
+    'booking': 'personal',
+    }
 
 
 def new_token():
@@ -136,9 +145,12 @@ class AccessToken(ModelSQL, ModelView):
         and cannot be recovered later.
         """
         Configuration = Pool().get('balie.configuration')
-        if expires_at is None:
-            expires_at = (
-                appointment.end + Configuration(1).token_validity)
+        personal_end = appointment.end + Configuration(1).token_validity
+        if expires_at is None or (
+                cls.purpose_scopes().get(purpose) == 'personal'
+                and expires_at > personal_end):
+            # no link that opens the personal pages outlives them
+            expires_at = personal_end
         raw = new_token()
         token, = cls.create([{
                     'appointment': appointment.id,
@@ -147,6 +159,16 @@ class AccessToken(ModelSQL, ModelView):
                     'expires_at': expires_at,
                     }])
         return token, raw
+
+    @classmethod
+    def purpose_scopes(cls):
+        "{purpose: scope}: what the session of a link may open."
+        return dict(SCOPES)
+
+    @property
+    def scope(self):
+        "What a portal session opened with this link may do (or None)."
+        return self.purpose_scopes().get(self.purpose)
 
     @classmethod
     def example(cls):

@@ -19,19 +19,23 @@ from collections import deque
 from functools import wraps
 
 from genshi.template import TemplateLoader
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import RequestRedirect
 
 from trytond import backend, config
 from trytond.exceptions import UserError, UserWarning
 from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.protocols.wrappers import (
-    HTTPStatus, Response, redirect, with_transaction)
+    HTTPStatus, Request, Response, redirect, with_transaction)
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from . import clock
+from . import clock, logmask
 from .portal import appointment_values
+
+# no personal link, key, phone or national number in any log record
+logmask.install()
 
 COOKIE = '__Host-balie'
 PORTAL_LANGUAGES = ['nl', 'fr', 'en']
@@ -340,21 +344,39 @@ def check_form_token(value, now=None):
     return hmac.compare_digest(expected, signature)
 
 
+def request_origin(request):
+    "The Origin header (PortalGuard keeps it away from trytond)."
+    return request.environ.get(
+        ORIGIN_KEY, request.headers.get('Origin'))
+
+
+def foreign_origin(request):
+    "A browser says the request comes from another site."
+    origin = request_origin(request)
+    return bool(origin and origin != 'null'
+        and origin.rstrip('/') != request.host_url.rstrip('/'))
+
+
 def _same_origin(request):
     "Refuse POSTs that a browser says come from another site."
-    origin = request.headers.get('Origin')
-    if origin and origin != 'null':
-        return origin.rstrip('/') == request.host_url.rstrip('/')
+    if foreign_origin(request):
+        return False
+    if request_origin(request) not in {None, '', 'null'}:
+        return True
     site = request.headers.get('Sec-Fetch-Site')
     return site in {None, 'same-origin', 'none'}
 
 
-def portal_route(rule, methods=('GET',), session=True, readonly=None):
+def portal_route(rule, methods=('GET',), session=True, readonly=None,
+        scopes=('personal',)):
     """Register a portal page.
 
     The handler is called as handler(portal_request, **url_values) inside
     a transaction (read-only for GET) and returns a Response.  With
     session=True a page without a valid session cookie is the 404 page.
+    A session counts only when the scope of its link (personal, survey,
+    balie.access.token.purpose_scopes) is one of scopes: a survey link's
+    session gets the 404 page everywhere but on the survey's pages.
     Every POST needs the session's CSRF token (form field 'csrf' or header
     X-CSRF-Token) and a same-origin browser."""
     methods = set(methods)
@@ -371,8 +393,13 @@ def portal_route(rule, methods=('GET',), session=True, readonly=None):
             if key:
                 Session = pool.get('balie.portal.session')
                 record = Session.find(key)
+                if record is not None and record.token.scope not in scopes:
+                    record = None
             portal = PortalRequest(request, pool, record,
                 key if record else None)
+            if foreign_origin(request):
+                # another site's script or form: our 403 page, on any method
+                return portal.page('expired', status=HTTPStatus.FORBIDDEN)
             if session and record is None:
                 return portal.not_found()
             if request.method == 'POST':
@@ -396,8 +423,13 @@ def portal_route(rule, methods=('GET',), session=True, readonly=None):
             try:
                 pool = get_pool(database_name)
                 response = transactional(request, pool, **kwargs)
-            except HTTPException:
-                raise
+            except HTTPException as exception:
+                # werkzeug's page has no security headers nor language;
+                # a wrapper that handles them sets balie_http_errors
+                if (exception.code is None or exception.code < 400
+                        or getattr(request, 'balie_http_errors', False)):
+                    raise
+                return error_page(database_name, request, exception.code)
             except (UserError, UserWarning) as exception:
                 return error_page(database_name, request,
                     HTTPStatus.BAD_REQUEST,
@@ -418,6 +450,8 @@ def portal_route(rule, methods=('GET',), session=True, readonly=None):
         # on form posts; trytond refuses those unless the endpoint allows
         # them: the CSRF token and Sec-Fetch-Site decide instead
         view.allow_null_origin = True
+        view.balie_portal = True
+        portal_prefix(rule)
         app.route(rule, methods=methods)(view)
         return func
     return decorator
@@ -425,16 +459,184 @@ def portal_route(rule, methods=('GET',), session=True, readonly=None):
 
 def error_page(database_name, request, status, message=None):
     "A friendly page for what went wrong, without any technical detail."
+    if not database_name:
+        return plain_error(status)
     try:
         pool = get_pool(database_name)
         with Transaction().start(database_name, 0, readonly=True):
+            try:
+                pool.get('balie.portal')
+            except KeyError:
+                return plain_error(status)
             portal = PortalRequest(request, pool)
+            template = {
+                HTTPStatus.NOT_FOUND: 'not_found',
+                HTTPStatus.FORBIDDEN: 'expired',
+                }.get(status, 'error')
             with portal.context():
-                return portal.page('error', status=status, message=message,
+                return portal.page(template, status=status, message=message,
                     show_language_switch=False)
     except Exception:
         logger.exception("portal error page failed")
         return plain_error(status)
+
+
+# -- every answer of the portal is ours --------------------------------------
+
+# where PortalGuard keeps the Origin header of a portal request
+ORIGIN_KEY = 'balie.origin'
+# the first path segments of the portal's routes ('/a', '/balie', ...)
+PORTAL_PREFIXES = set()
+# what every answer of the portal carries when its handler set nothing
+# stricter (static files, 204, werkzeug's redirects)
+BASE_HEADERS = {
+    'Content-Security-Policy': "default-src 'none'; img-src 'self'; "
+    "style-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'",
+    'Referrer-Policy': 'no-referrer',
+    'X-Content-Type-Options': 'nosniff',
+    'X-Frame-Options': 'DENY',
+    'Cache-Control': 'no-store',
+    'Permissions-Policy':
+    'camera=(), microphone=(), geolocation=(), payment=()',
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    }
+
+
+def portal_prefix(rule):
+    PORTAL_PREFIXES.add('/' + rule.lstrip('/').split('/', 1)[0])
+
+
+def is_portal_path(path):
+    for prefix in PORTAL_PREFIXES:
+        if path == prefix or path.startswith(prefix + '/'):
+            return True
+    return False
+
+
+def secure_headers(headers):
+    """Complete a response's headers (a list of (name, value)) with the
+    portal's security headers, leaving what the handler set."""
+    present = {name.lower(): i for i, (name, _) in enumerate(headers)}
+    policy = present.get('content-security-policy')
+    framed = False
+    if policy is not None:
+        name, value = headers[policy]
+        if 'frame-ancestors' not in value:
+            value += "; frame-ancestors 'none'"
+            headers[policy] = (name, value)
+        framed = "frame-ancestors 'none'" not in value
+    for name, value in BASE_HEADERS.items():
+        if name.lower() in present:
+            continue
+        if name == 'X-Frame-Options' and framed:
+            # the page's policy says who may frame it (frame-ancestors)
+            continue
+        headers.append((name, value))
+    return headers
+
+
+class PortalGuard:
+    """Around trytond's WSGI application, for the portal's paths only.
+
+    trytond refuses a foreign Origin (and an unknown route with
+    "Origin: null") with an abort() outside its error handling: a bare
+    500 with a traceback in the log.  Here the Origin header is taken
+    away from trytond (the portal's routes check it themselves and answer
+    with our 403 page), unknown routes, wrong methods and OPTIONS get our
+    pages, every answer gets the security headers, and whatever escapes is
+    our 500 page."""
+    balie_guard = True
+
+    def __init__(self, wsgi_app):
+        self.app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        if not is_portal_path(environ.get('PATH_INFO') or ''):
+            return self.app(environ, start_response)
+        rule, response = self.route(environ)
+        if rule is not None and rule.rule.startswith('/<'):
+            # trytond's own route (/<database_name>/…: JSON-RPC of a
+            # database named like a portal path, the webhooks): untouched
+            return self.app(environ, start_response)
+        if 'HTTP_ORIGIN' in environ:
+            environ[ORIGIN_KEY] = environ.pop('HTTP_ORIGIN')
+        if response is not None:
+            return response(environ, start_response)
+
+        def secure_start(status, headers, exc_info=None):
+            return start_response(status, secure_headers(headers), exc_info)
+        try:
+            return self.app(environ, secure_start)
+        except Exception as exception:
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+            if isinstance(exception, HTTPException) and exception.code:
+                status = exception.code
+            else:
+                logger.exception("portal request failed")
+            response = error_page(portal_database(), Request(environ), status)
+            return response(environ, secure_start)
+
+    def route(self, environ):
+        """The rule of the request, and our answer when no rule takes it
+        (404, 405) or for OPTIONS (204)."""
+        adapter = app.url_map.bind_to_environ(environ)
+        method = environ.get('REQUEST_METHOD')
+        try:
+            rule, _ = adapter.match(return_rule=True)
+        except RequestRedirect:
+            return FOREIGN_RULE, None
+        except MethodNotAllowed as exception:
+            allowed = sorted(exception.valid_methods or [])
+        except HTTPException:
+            return None, secure_headers_response(error_page(
+                    portal_database(), Request(environ),
+                    HTTPStatus.NOT_FOUND))
+        else:
+            if method != 'OPTIONS':
+                return rule, None
+            allowed = sorted(adapter.allowed_methods())
+        rules = []
+        for other in allowed:
+            if other in {'OPTIONS', 'HEAD'}:
+                continue
+            try:
+                rules.append(adapter.match(method=other, return_rule=True)[0])
+            except HTTPException:
+                continue
+        # a portal rule wins over trytond's /<database_name>/… ones
+        rules.sort(key=lambda r: r.rule.startswith('/<'))
+        rule = rules[0] if rules else None
+        if rule is not None and rule.rule.startswith('/<'):
+            return rule, None
+        if method == 'OPTIONS':
+            response = Response(status=HTTPStatus.NO_CONTENT)
+        else:
+            response = error_page(portal_database(), Request(environ),
+                HTTPStatus.METHOD_NOT_ALLOWED)
+        response.headers['Allow'] = ', '.join(
+            m for m in allowed if m != 'OPTIONS')
+        return rule, secure_headers_response(response)
+
+
+class _ForeignRule:
+    "werkzeug's redirects (trailing slash): left to trytond as they are."
+    rule = '/<redirect>'
+
+
+FOREIGN_RULE = _ForeignRule()
+
+
+def secure_headers_response(response):
+    headers = secure_headers(list(response.headers.items()))
+    response.headers.clear()
+    for name, value in headers:
+        response.headers.add(name, value)
+    return response
+
+
+if not getattr(app.wsgi_app, 'balie_guard', False):
+    app.wsgi_app = PortalGuard(app.wsgi_app)
 
 
 def plain_error(status):
@@ -486,5 +688,7 @@ def static_route(prefix, directory):
             # not werkzeug's page: ours carries the security headers
             return plain_error(HTTPStatus.NOT_FOUND)
         return static_file(directory, name, STATIC_TYPES[extension])
+    static.allow_null_origin = True
+    portal_prefix(prefix)
     app.route(prefix + '/<name>', methods={'GET'})(static)
     return static

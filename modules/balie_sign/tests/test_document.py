@@ -645,7 +645,7 @@ class DocumentTestCase(_SignCase):
         self.assertIn("filename*=UTF-8''Beslissing%20mantelzorgpremie%20"
             "%E2%80%93%20Zo%C3%AB.pdf", disposition)
         self.assertEqual(response.headers['Content-Security-Policy'],
-            "default-src 'none'; sandbox")
+            "default-src 'none'; sandbox; frame-ancestors 'none'")
         self.assertEqual(response.headers['X-Content-Type-Options'],
             'nosniff')
         self.assertEqual(response.headers['Cache-Control'], 'no-store')

@@ -414,7 +414,7 @@ class SurveyTestCase(OutboxCase):
     def test_who_may_read_what(self):
         "Test the clerk ends the call, managers read figures, nobody answers"
         from trytond.exceptions import UserError
-        from digitale_balie.tests.test_module import as_user
+        from digitale_balie.tests.tools import as_user
         appointment = self.video()
         self.add_responses(self.service, 5, text="Vlot")
         clerk = self.user('clerk', 'group_balie_clerk')

@@ -342,7 +342,7 @@ class VideoTestCase(OutboxCase):
         with self.transaction():
             pool = Pool()
             Appointment = pool.get('balie.appointment')
-            from digitale_balie.tests.test_module import create_citizen
+            from digitale_balie.tests.tools import create_citizen
             party = create_citizen("Jan Peeters")
             appointment = Appointment.book_slot({
                     'service': self.service, 'party': party.id,
@@ -550,7 +550,7 @@ class VideoTestCase(OutboxCase):
                         employee=defaults['employee']).get_slots() if s][:2]
                 # somebody takes the first slot meanwhile
                 taken_start, employee = first.split('|')
-                from digitale_balie.tests.test_module import create_citizen
+                from digitale_balie.tests.tools import create_citizen
                 Appointment.book_slot({'service': self.service,
                         'party': create_citizen("Els Claes").id,
                         'start': taken_start, 'employee': int(employee),
