@@ -19,15 +19,16 @@ from .channels import PermanentError, TemporaryError
 from .exceptions import (
     CitizenValidationError, SlotTakenError, SlotUnavailableError)
 from .party import parse_email, parse_phone
+from .ratelimit import StoreUnavailable
 from .routes import slot_groups
 from .web import COOKIE, RateLimiter, portal_route, session_max_age
 
 logger = logging.getLogger(__name__)
 
 # per client address, and per e-mail address or phone number
-BOOKING_IP_LIMITER = RateLimiter(10, 3600)
-BOOKING_CONTACT_LIMITER = RateLimiter(3, 3600)
-CODE_IP_LIMITER = RateLimiter(20, 600)
+BOOKING_IP_LIMITER = RateLimiter('booking_ip', 10, 3600, sends=True)
+BOOKING_CONTACT_LIMITER = RateLimiter('booking_contact', 3, 3600, sends=True)
+CODE_IP_LIMITER = RateLimiter('code_ip', 20, 600)
 DAYS_SHOWN = 5
 NAME_MAX = 100
 
@@ -135,8 +136,16 @@ def book_service(portal, code):
 
     contact = values['email'] if values['code_channel'] == 'email' \
         else values['mobile']
-    wait = (BOOKING_IP_LIMITER.hit(portal.remote_addr)
-        or BOOKING_CONTACT_LIMITER.hit(contact.lower()))
+    try:
+        wait = (BOOKING_IP_LIMITER.hit(portal.remote_addr)
+            or BOOKING_CONTACT_LIMITER.hit(contact.lower()))
+    except StoreUnavailable:
+        # no code without a count: the citizen's input stays in the form
+        return service_page(portal, service, values,
+            {'email' if values['code_channel'] == 'email'
+                else 'mobile': gettext(
+                    'digitale_balie.msg_booking_code_not_sent')},
+            HTTPStatus.SERVICE_UNAVAILABLE)
     if wait or Request.open_for(values['email'], values['mobile']) >= (
             portal.config.booking_open_limit):
         logger.warning("online booking refused: too many from %s",
