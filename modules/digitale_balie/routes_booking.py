@@ -7,8 +7,12 @@ municipality's website (frame-ancestors from the configuration): the form
 carries a signed token, and the request's key travels in the code form."""
 import datetime as dt
 import logging
+import time
 import unicodedata
 
+import phonenumbers
+
+from trytond import config
 from trytond.i18n import gettext
 from trytond.protocols.wrappers import HTTPStatus
 from trytond.transaction import Transaction
@@ -19,22 +23,32 @@ from .channels import PermanentError, TemporaryError
 from .exceptions import (
     CitizenValidationError, SlotTakenError, SlotUnavailableError)
 from .party import parse_email, parse_phone
+from . import ratelimit
+from .ratelimit import StoreUnavailable
 from .routes import slot_groups
 from .web import COOKIE, RateLimiter, portal_route, session_max_age
 
 logger = logging.getLogger(__name__)
 
 # per client address, and per e-mail address or phone number
-BOOKING_IP_LIMITER = RateLimiter(10, 3600)
-BOOKING_CONTACT_LIMITER = RateLimiter(3, 3600)
-CODE_IP_LIMITER = RateLimiter(20, 600)
+BOOKING_IP_LIMITER = RateLimiter('booking_ip', 10, 3600, sends=True)
+BOOKING_CONTACT_LIMITER = RateLimiter('booking_contact', 3, 3600, sends=True)
+CODE_IP_LIMITER = RateLimiter('code_ip', 20, 600)
+# SMS pumping: per destination number a day, per block of 1000 numbers
+# (the number without its last three digits) an hour
+SMS_NUMBER_LIMITER = RateLimiter('sms_number',
+    config.getint('balie', 'sms_number_limit', default=5), 86400,
+    sends=True)
+SMS_PREFIX_LIMITER = RateLimiter('sms_prefix',
+    config.getint('balie', 'sms_prefix_limit', default=10), 3600,
+    sends=True)
 DAYS_SHOWN = 5
 NAME_MAX = 100
 
 
 def reset_limits():
     for limiter in [BOOKING_IP_LIMITER, BOOKING_CONTACT_LIMITER,
-            CODE_IP_LIMITER]:
+            CODE_IP_LIMITER, SMS_NUMBER_LIMITER, SMS_PREFIX_LIMITER]:
         limiter.reset()
 
 
@@ -135,13 +149,29 @@ def book_service(portal, code):
 
     contact = values['email'] if values['code_channel'] == 'email' \
         else values['mobile']
-    wait = (BOOKING_IP_LIMITER.hit(portal.remote_addr)
-        or BOOKING_CONTACT_LIMITER.hit(contact.lower()))
+    try:
+        wait = (BOOKING_IP_LIMITER.hit(portal.remote_addr)
+            or BOOKING_CONTACT_LIMITER.hit(contact.lower()))
+    except StoreUnavailable:
+        # no code without a count: the citizen's input stays in the form
+        return service_page(portal, service, values,
+            {'email' if values['code_channel'] == 'email'
+                else 'mobile': gettext(
+                    'digitale_balie.msg_booking_code_not_sent')},
+            HTTPStatus.SERVICE_UNAVAILABLE)
     if wait or Request.open_for(values['email'], values['mobile']) >= (
             portal.config.booking_open_limit):
         logger.warning("online booking refused: too many from %s",
             portal.remote_addr)
         return portal.too_many(wait or 600)
+    if values['code_channel'] == 'sms':
+        try:
+            error = sms_refusal(service, values)
+        except StoreUnavailable:
+            error = gettext('digitale_balie.msg_booking_code_not_sent')
+        if error:
+            return service_page(portal, service, values, {'mobile': error},
+                HTTPStatus.UNPROCESSABLE_ENTITY)
     try:
         key = Request.hold(service, values['slot'], values['name'],
             values['email'], values['mobile'], portal.language,
@@ -161,6 +191,61 @@ def book_service(portal, code):
             {field: gettext('digitale_balie.msg_booking_code_not_sent')},
             HTTPStatus.SERVICE_UNAVAILABLE)
     return code_page(portal, service, key, values)
+
+
+def sms_regions():
+    "The regions whose mobile numbers get a code by SMS: [balie] sms_regions"
+    return {r.strip().upper() for r in config.get(
+                'balie', 'sms_regions', default='BE').split(',')
+        if r.strip()}
+
+
+def sms_budget():
+    "The SMS parts a day that online booking codes may use"
+    return config.getint('balie', 'sms_daily_budget', default=500)
+
+
+def sms_refusal(service, values):
+    """Why no code goes by SMS to values['mobile'] (SMS pumping rules), or
+    None; the daily budget switches to e-mail when there is an address."""
+    number = values['mobile']
+    try:
+        parsed = phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if (parsed is None
+            or phonenumbers.region_code_for_number(parsed)
+            not in sms_regions()
+            or phonenumbers.number_type(parsed) not in {
+                phonenumbers.PhoneNumberType.MOBILE,
+                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}):
+        logger.warning("booking code by SMS refused by rule: %s",
+            number[:4])
+        return gettext('digitale_balie.msg_booking_sms_refused')
+    if (SMS_NUMBER_LIMITER.hit(number)
+            or SMS_PREFIX_LIMITER.hit(number[:-3])):
+        logger.warning("booking code by SMS refused by limit: %s",
+            number[:-3])
+        return gettext('digitale_balie.msg_booking_sms_limit')
+    budget = sms_budget()
+    if budget:
+        local = engine.to_local(clock.now())
+        midnight = dt.datetime.combine(
+            local.date() + dt.timedelta(days=1), dt.time())
+        window = max(int((midnight - local.replace(tzinfo=None))
+                .total_seconds()), 1)
+        count, _ = ratelimit.hit(ratelimit.store_key('sms_budget',
+                '%s:%s' % (service.company.id, local.date().isoformat())),
+            window, time.time())
+        if count > budget:
+            if count == budget + 1:
+                logger.error("the daily SMS budget (%s parts) of online "
+                    "booking codes is used up: codes go by e-mail", budget)
+            if values['email']:
+                values['code_channel'] = 'email'
+                return None
+            return gettext('digitale_balie.msg_booking_sms_budget')
+    return None
 
 
 def validate(values):

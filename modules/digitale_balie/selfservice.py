@@ -310,7 +310,9 @@ class BookingRequest(ModelSQL, ModelView):
 
     @classmethod
     def clean_up(cls):
-        "Forget requests a day after their hold, confirmed or not."
+        """Forget requests a day after their hold, confirmed or not, and
+        the portal's rate limit windows that ended."""
         cls.delete(cls.search([
                     ('hold_until', '<', clock.now() - dt.timedelta(days=1)),
                     ]))
+        Pool().get('balie.rate.limit').clean_up()

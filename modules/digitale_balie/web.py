@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from functools import wraps
 
 from genshi.template import TemplateLoader
@@ -31,7 +30,7 @@ from trytond.protocols.wrappers import (
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from . import clock, logmask
+from . import clock, logmask, ratelimit
 from .portal import appointment_values
 
 # no personal link, key, phone or national number in any log record
@@ -118,60 +117,70 @@ def session_max_age(token):
 # -- rate limits --------------------------------------------------------------
 
 class RateLimiter:
-    """A sliding window of events per key, in this process.
+    """A window of events per key, counted in the rate limit store that
+    every server process of the deployment shares (ratelimit.py).
 
-    Several server processes each keep their own window: the effective
-    limit is then at most the number of processes times the limit, which
-    still makes guessing a 140-bit link hopeless."""
+    The window of a key starts at its first event and lasts `window`
+    seconds; `limit` events pass in it (0: no limit).  When the store
+    cannot be reached, a limiter of something that sends a message
+    (`sends=True`) raises StoreUnavailable (the page then says to try again
+    later), the others let the request through and log it."""
 
-    def __init__(self, limit, window):
+    def __init__(self, name, limit, window, sends=False):
+        self.name = name
         self.limit = limit
         self.window = window
-        self._events = {}
-        self._lock = threading.Lock()
+        self.sends = sends
+        # reset() in the tests: a new generation of keys in this process
+        self._generation = 0
+
+    def _key(self, key):
+        name = self.name
+        if self._generation:
+            name = '%s~%s' % (name, self._generation)
+        return ratelimit.store_key(name, key)
+
+    def _failed(self, exception):
+        logger.warning("rate limit store unavailable (%s): %s",
+            self.name, exception)
+        if self.sends:
+            raise exception
+        return 0
 
     def hit(self, key, now=None):
         "Record an event; return the seconds to wait, or 0 when allowed."
         if not self.limit:
             return 0
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            events = self._events.setdefault(key, deque())
-            while events and events[0] <= now - self.window:
-                events.popleft()
-            if len(events) >= self.limit:
-                return max(int(events[0] + self.window - now) + 1, 1)
-            events.append(now)
-            if len(self._events) > 100_000:
-                self._prune(now)
-            return 0
+        now = time.time() if now is None else now
+        try:
+            count, expires = ratelimit.hit(self._key(key), self.window, now)
+        except ratelimit.StoreUnavailable as exception:
+            return self._failed(exception)
+        if count > self.limit:
+            return max(int(expires - now) + 1, 1)
+        return 0
 
     def peek(self, key, now=None):
         "The seconds to wait before the next event, without recording."
         if not self.limit:
             return 0
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            events = self._events.get(key)
-            while events and events[0] <= now - self.window:
-                events.popleft()
-            if events and len(events) >= self.limit:
-                return max(int(events[0] + self.window - now) + 1, 1)
-            return 0
-
-    def _prune(self, now):
-        for key in [k for k, e in self._events.items()
-                if not e or e[-1] <= now - self.window]:
-            del self._events[key]
+        now = time.time() if now is None else now
+        try:
+            count, expires = ratelimit.peek(self._key(key), now)
+        except ratelimit.StoreUnavailable as exception:
+            return self._failed(exception)
+        if count >= self.limit:
+            return max(int(expires - now) + 1, 1)
+        return 0
 
     def reset(self):
-        with self._lock:
-            self._events.clear()
+        "Forget this process's windows (tests): count under new keys."
+        self._generation += 1
 
 
-LINK_LIMITER = RateLimiter(
+LINK_LIMITER = RateLimiter('link',
     config.getint('balie', 'link_rate_limit', default=30), 60)
-FAILED_LINK_LIMITER = RateLimiter(
+FAILED_LINK_LIMITER = RateLimiter('failed_link',
     config.getint('balie', 'failed_link_rate_limit', default=10), 600)
 
 
@@ -434,6 +443,10 @@ def portal_route(rule, methods=('GET',), session=True, readonly=None,
                 return error_page(database_name, request,
                     HTTPStatus.BAD_REQUEST,
                     exception.message)
+            except ratelimit.StoreUnavailable:
+                # refused: a request that would send a message, uncounted
+                return error_page(database_name, request,
+                    HTTPStatus.SERVICE_UNAVAILABLE)
             except backend.DatabaseOperationalError:
                 logger.warning("portal busy on %s", request.path,
                     exc_info=True)

@@ -6,6 +6,7 @@ the held slot, abuse, framing, and that nothing about other citizens leaks.
 """
 import datetime as dt
 import re
+from unittest.mock import patch
 
 from werkzeug.test import Client
 
@@ -62,14 +63,14 @@ class SelfServiceTestCase(OutboxCase):
 
     def request_code(self, client, slot=SLOT, channel='email',
             email='maria.janssens@example.be', mobile='', name="Maria Peeters",
-            consent='1', **extra):
+            consent='1', environ_overrides=None, **extra):
         html = self.form(client)
         data = {'csrf': field(html, 'csrf'), 'slot': slot, 'name': name,
             'email': email, 'mobile': mobile, 'code_channel': channel,
             'consent': consent}
         data.update(extra)
         return client.post('/boeken/%s' % self.code, base_url=BASE,
-            data=data)
+            data=data, environ_overrides=environ_overrides)
 
     def mailed_code(self):
         mail = self.mailbox.messages[-1]
@@ -239,6 +240,90 @@ class SelfServiceTestCase(OutboxCase):
         self.assertIn('iemand anders', other.get_data(as_text=True))
         self.assertEqual(self.send_code(client, html,
                 self.mailed_code()).status_code, 200)
+
+    def held(self):
+        with self.transaction():
+            return Pool().get('balie.booking.request').search_count([])
+
+    def release(self):
+        "Let the held slots go."
+        with self.transaction():
+            Request = Pool().get('balie.booking.request')
+            Request.delete(Request.search([]))
+
+    def test_sms_pumping_rules(self):
+        "Test that codes by SMS go only to this country's mobile numbers"
+        self.online()
+        texts = len(self.gateway.messages)
+        for number in ['+882135555555',   # international premium rate
+                '+447700900123',  # a foreign mobile number
+                '+3221234567']:   # a Belgian landline
+            response = self.request_code(Client(app), channel='sms',
+                email='', mobile=number)
+            self.assertEqual(response.status_code, 422, number)
+            self.assertRegex(response.get_data(as_text=True),
+                'Wij kunnen geen sms naar dit nummer sturen'
+                '|Dit is geen gsm-nummer')
+        # one block of numbers hammered from several addresses
+        statuses = [self.request_code(Client(app), channel='sms', email='',
+                mobile='+32470123%03d' % i, slot='2026-12-08T%02d:00:00Z'
+                % (12 + i % 4), environ_overrides={
+                    'REMOTE_ADDR': '192.0.2.%d' % i}).status_code
+            for i in range(routes_booking.SMS_PREFIX_LIMITER.limit + 2)]
+        self.assertEqual(statuses[-1], 422)
+        self.assertIn('te veel sms', self.request_code(Client(app),
+                channel='sms', email='', mobile='+32470123999',
+                environ_overrides={'REMOTE_ADDR': '192.0.2.99'}
+                ).get_data(as_text=True))
+        # nothing was sent nor held for a refused request
+        self.assertLessEqual(len(self.gateway.messages) - texts,
+            routes_booking.SMS_PREFIX_LIMITER.limit)
+        self.assertLessEqual(self.held(),
+            routes_booking.SMS_PREFIX_LIMITER.limit)
+
+    def test_sms_daily_budget(self):
+        "Test that the daily SMS budget switches codes to e-mail"
+        self.online()
+        with patch.object(routes_booking, 'sms_budget', return_value=1):
+            first = self.request_code(Client(app), channel='sms',
+                mobile='+32470111111')
+            self.assertEqual(first.status_code, 200)
+            texts, mails = (len(self.gateway.messages),
+                len(self.mailbox.messages))
+            self.release()
+            # over the budget: by e-mail when there is an address
+            second = self.request_code(Client(app), channel='sms',
+                mobile='+32470222222', email='jan@example.be')
+            self.assertEqual(second.status_code, 200)
+            self.assertEqual(len(self.gateway.messages), texts)
+            self.assertEqual(len(self.mailbox.messages), mails + 1)
+            self.release()
+            # without an address: refused, nothing held
+            third = self.request_code(Client(app), channel='sms',
+                mobile='+32470333333', email='')
+            self.assertEqual(third.status_code, 422)
+            self.assertIn('Vandaag kunnen wij geen codes per sms sturen',
+                third.get_data(as_text=True))
+            self.assertEqual(self.held(), 0)
+            self.assertEqual(len(self.gateway.messages), texts)
+
+    def test_limit_store_unreachable(self):
+        "Test that without the limit store pages answer and nothing is sent"
+        self.online()
+        mails = len(self.mailbox.messages)
+        with patch('digitale_balie.ratelimit.connect',
+                side_effect=OSError('connection refused')):
+            client = Client(app)
+            self.assertEqual(client.get('/boeken', base_url=BASE
+                    ).status_code, 200)
+            response = self.request_code(client)
+            self.assertEqual(response.status_code, 503)
+            html = response.get_data(as_text=True)
+            # the form keeps what the citizen typed
+            self.assertIn('maria.janssens@example.be', html)
+            self.assertIn('Maria Peeters', html)
+        self.assertEqual(len(self.mailbox.messages), mails)
+        self.assertEqual(self.held(), 0)
 
     def test_abuse_limits(self):
         "Test the limits per contact, per address and on open requests"
