@@ -753,8 +753,10 @@ class DigitaleBalieTestCase(
         other = create_company("Gemeente Elders")
         clerk = create_employee(other, "Piet Pieters")
         user = self.create_user('piet', 'group_balie_clerk', other, clerk)
+        Employee = pool.get('company.employee')
         with as_user(user):
             self.assertEqual(Service.search([]), [])
+            self.assertEqual(Employee.search([]), [clerk])
             with self.assertRaises(AccessError) as cm:
                 Appointment.free_slots(service.id, TUESDAY, TUESDAY)
             self.assertIn("another municipality", str(cm.exception))
