@@ -674,6 +674,7 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         Raises SlotUnavailableError when the slot is not offered and
         SlotTakenError when a concurrent booking took it.
         """
+        cls.check_service_access(values.get('service'))
         appointment = cls._book(values)
         return appointment.id
 

@@ -12,7 +12,7 @@ from sql import Select
 
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model.exceptions import SQLConstraintError
+from trytond.model.exceptions import AccessError, SQLConstraintError
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
@@ -66,6 +66,7 @@ class AvailabilityMixin:
         {'start', 'end', 'employee'} with times in UTC, ISO 8601.
         """
         Service = Pool().get('balie.service')
+        cls.check_service_access(service_id)
         slots = cls._free_slots(
             Service(service_id), date_from, date_to, employee_id)
         return [{
@@ -73,6 +74,22 @@ class AvailabilityMixin:
                 'end': format_utc(s.end),
                 'employee': s.employee,
                 } for s in slots]
+
+    @classmethod
+    def check_service_access(cls, service_id):
+        """Refuse, over RPC, a service the user may not read: another
+        municipality's (the record rule of balie.service)."""
+        pool = Pool()
+        Service = pool.get('balie.service')
+        transaction = Transaction()
+        if not transaction.context.get('_check_access'):
+            return
+        service_id = getattr(service_id, 'id', service_id)
+        with transaction.set_context(_check_access=True):
+            found = Service.search([('id', '=', service_id)], count=True)
+        if not found:
+            raise AccessError(gettext(
+                    'digitale_balie.msg_service_other_municipality'))
 
     @classmethod
     def _free_slots(cls, service, date_from, date_to, employee=None,

@@ -96,6 +96,21 @@ def prepare(message):
             channel=message.channel))
 
 
+def smtp_timeout():
+    "Seconds an SMTP connect or command may take: [balie] smtp_timeout."
+    return int(config.get('balie', 'smtp_timeout', default=None) or 30)
+
+
+def smtp_uri():
+    """trytond's [email] uri with a timeout: trytond uses one only when the
+    URI names it, and a mail server that holds its replies would otherwise
+    hold the dispatcher."""
+    uri = config.get('email', 'uri')
+    if 'timeout=' not in uri.partition('?')[2]:
+        uri += ('&' if '?' in uri else '?') + 'timeout=%d' % smtp_timeout()
+    return uri
+
+
 def send(message):
     "Send one message now; return the provider's reference."
     with Sender() as sender:
@@ -110,6 +125,9 @@ class Sender:
 
     def __init__(self):
         self._smtp = None
+        # the error once the mail server could not be reached (or timed
+        # out): the rest of the batch's e-mail waits for the next run
+        self.smtp_down = None
         self._count = 0
         self._used = 0.0
 
@@ -147,15 +165,15 @@ class Sender:
                 self.close(polite=False)
         if self._smtp is None:
             try:
-                self._smtp = get_smtp_server(strict=True)
+                self._smtp = get_smtp_server(smtp_uri(), strict=True)
                 # the extensions are only known after EHLO
                 self._smtp.ehlo_or_helo_if_needed()
             except (OSError, smtplib.SMTPException) as exception:
                 self._smtp = None
-                raise TemporaryError(gettext(
+                self.smtp_down = TemporaryError(gettext(
                         'digitale_balie.msg_smtp_unreachable',
-                        error=str(exception) or type(exception).__name__)
-                    ) from exception
+                        error=str(exception) or type(exception).__name__))
+                raise self.smtp_down from exception
             self._count = 0
         return self._smtp
 
@@ -185,10 +203,10 @@ class Sender:
             raise TemporaryError(error) from exception
         except (OSError, smtplib.SMTPException) as exception:
             self.close(polite=False)
-            raise TemporaryError(gettext(
+            self.smtp_down = TemporaryError(gettext(
                     'digitale_balie.msg_smtp_unreachable',
-                    error=str(exception) or type(exception).__name__)
-                ) from exception
+                    error=str(exception) or type(exception).__name__))
+            raise self.smtp_down from exception
         self._count += 1
         self._used = time.monotonic()
         return prepared.reference
@@ -296,7 +314,9 @@ def gateway():
             api_secret=configuration.sms_api_secret,
             sender=configuration.sms_sender or 'Balie',
             status_url=configuration.sms_status_url(
-                Transaction().database.name))
+                Transaction().database.name),
+            timeout=float(
+                config.get('balie', 'sms_timeout', default=None) or 10))
     except ValueError as exception:
         # a configuration mistake: the message waits until it is fixed
         raise TemporaryError(str(exception)) from exception

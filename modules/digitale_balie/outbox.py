@@ -50,7 +50,17 @@ STATES = [
     ]
 REACHED = {'delivered', 'opened'}
 OPEN_STATES = {'queued', 'sending'}
+# how long a claimed message is reserved for its dispatcher; renewed before
+# each send, so it needs to outlast one send only (SMTP timeout 30 s)
 LEASE = dt.timedelta(minutes=5)
+# how often a dispatcher busy with e-mail looks for due SMS (seconds)
+SMS_CHECK = 1.0
+
+
+def lease():
+    "The lease of a claim: [balie] message_lease seconds, default 5 minutes."
+    seconds = trytond_config.get('balie', 'message_lease', default=None)
+    return dt.timedelta(seconds=float(seconds)) if seconds else LEASE
 
 
 def backoff(attempts):
@@ -271,15 +281,39 @@ class Message(ModelSQL, ModelView):
 
     @classmethod
     def dispatch(cls, batch=100):
-        "Send every due message; the cron calls this every minute."
+        """Send every due message; the cron calls this every minute (and
+        Run Once too: both go through the same claim).
+
+        SMS and e-mail are claimed separately and SMS first; while e-mail
+        goes out, due SMS are sent between two mails, so that a slow or
+        stalled mail server does not hold back an SMS.  Once the mail
+        server cannot be reached, the rest of the e-mail waits for the next
+        run."""
         total = 0
         with channels.Sender() as sender:
-            while True:
-                ids = cls._claim(batch)
-                if not ids:
-                    return total
-                cls._send_batch(ids, sender)
-                total += len(ids)
+            total += cls._dispatch_channel('sms', batch, sender)
+            last_check = time.monotonic()
+
+            def between():
+                nonlocal total, last_check
+                if time.monotonic() - last_check >= SMS_CHECK:
+                    total += cls._dispatch_channel('sms', batch, sender)
+                    last_check = time.monotonic()
+            total += cls._dispatch_channel(
+                'email', batch, sender, between=between)
+            total += cls._dispatch_channel('sms', batch, sender)
+        return total
+
+    @classmethod
+    def _dispatch_channel(cls, channel, batch, sender, between=None):
+        total = 0
+        while not (channel == 'email' and sender.smtp_down):
+            ids = cls._claim(batch, channel=channel)
+            if not ids:
+                break
+            cls._send_batch(ids, sender, between=between)
+            total += len(ids)
+        return total
 
     @classmethod
     def process(cls, messages):
@@ -290,12 +324,12 @@ class Message(ModelSQL, ModelView):
                 cls._send_batch(ids, sender)
 
     @classmethod
-    def _claim(cls, batch, ids=None):
+    def _claim(cls, batch, ids=None, channel=None):
         """Take a lease on due messages in a committed transaction of its
         own, so that two dispatchers never send the same row at once."""
         for attempt in range(5):
             try:
-                return cls._claim_once(batch, ids)
+                return cls._claim_once(batch, ids, channel)
             except backend.DatabaseOperationalError:
                 # REPEATABLE READ: a row another dispatcher claimed after
                 # our snapshot is not skipped but refused; nothing was
@@ -305,7 +339,7 @@ class Message(ModelSQL, ModelView):
                 time.sleep(0.005 * (attempt + 1))
 
     @classmethod
-    def _claim_once(cls, batch, ids):
+    def _claim_once(cls, batch, ids, channel=None):
         transaction = Transaction()
         with transaction.new_transaction() as claim:
             table = cls.__table__()
@@ -318,6 +352,8 @@ class Message(ModelSQL, ModelView):
                 | ((table.state == 'sending') & (table.lease_until < now)))
             if ids is not None:
                 due &= table.id.in_(ids or [-1])
+            if channel is not None:
+                due &= table.channel == channel
             query = table.select(table.id, where=due,
                 order_by=[table.send_at.asc, table.id.asc], limit=batch)
             database = claim.database
@@ -331,7 +367,7 @@ class Message(ModelSQL, ModelView):
             if claimed:
                 cursor.execute(*table.update(
                         [table.state, table.lease_until, table.attempts],
-                        ['sending', now + LEASE, table.attempts + 1],
+                        ['sending', now + lease(), table.attempts + 1],
                         where=table.id.in_(claimed)))
             claim.commit()
         return claimed
@@ -356,21 +392,38 @@ class Message(ModelSQL, ModelView):
         return prepared
 
     @classmethod
-    def _send_batch(cls, ids, sender):
+    def _send_batch(cls, ids, sender, between=None):
         """Send a claimed batch, committing each outcome on its own right
         after its send: a dispatcher that dies re-sends at most the
-        message in flight."""
+        message in flight.
+
+        Before each send the lease is renewed, only if the row is still
+        ours: a batch that outlives its lease (a slow mail server) does not
+        send a message that another dispatcher has claimed meanwhile."""
         prepared = cls._prepare(ids)
         max_attempts = cls.max_attempts()
         transaction = Transaction()
         with transaction.new_transaction() as out:
             for id_ in ids:
                 attempts, send_by, item = prepared[id_]
+                if between is not None:
+                    between()
+                if not cls._renew(out, id_, attempts):
+                    # taken over (or cancelled) meanwhile: not ours to send
+                    continue
                 now = clock.now()
                 if send_by and now >= send_by:
                     cls._record_outcome(out, id_, attempts, state='cancelled',
                         cancelled_at=now, last_error=gettext(
                             'digitale_balie.msg_message_too_late'))
+                elif (sender.smtp_down
+                        and getattr(item, 'channel', None) == 'email'):
+                    # the mail server cannot be reached: do not wait for it
+                    # once more per message; not tried, so not counted
+                    cls._record_outcome(out, id_, attempts, state='queued',
+                        new_attempts=attempts - 1,
+                        next_attempt_at=now + backoff(max(attempts - 1, 1)),
+                        last_error=str(sender.smtp_down))
                 else:
                     try:
                         if isinstance(item, Exception):
@@ -404,12 +457,35 @@ class Message(ModelSQL, ModelView):
                 out.commit()
 
     @classmethod
-    def _record_outcome(cls, transaction, id_, attempts, **values):
+    def _renew(cls, transaction, id_, attempts):
+        """Extend the lease of a claimed message if it is still ours (the
+        attempts counted by our claim) and commit; False if another
+        dispatcher took it over or it was cancelled."""
+        table = cls.__table__()
+        cursor = transaction.connection.cursor()
+        try:
+            cursor.execute(*table.update(
+                    [table.lease_until], [clock.now() + lease()],
+                    where=(table.id == id_) & (table.state == 'sending')
+                    & (table.attempts == attempts)))
+            renewed = cursor.rowcount == 1
+            transaction.commit()
+        except backend.DatabaseOperationalError:
+            # PostgreSQL: changed by another dispatcher since our snapshot
+            transaction.rollback()
+            return False
+        return renewed
+
+    @classmethod
+    def _record_outcome(cls, transaction, id_, attempts, new_attempts=None,
+            **values):
         """Write the outcome of a send with one UPDATE, only if the row is
         still ours: its lease may have expired and another dispatcher may
         have claimed it again (then the attempts differ)."""
         table = cls.__table__()
         values['lease_until'] = None
+        if new_attempts is not None:
+            values['attempts'] = new_attempts
         columns = [Column(table, name) for name in values]
         columns += [table.write_uid, table.write_date]
         cursor = transaction.connection.cursor()

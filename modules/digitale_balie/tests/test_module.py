@@ -7,7 +7,7 @@ from unittest.mock import patch
 
 from trytond import backend
 from trytond.exceptions import UserError
-from trytond.model.exceptions import SQLConstraintError
+from trytond.model.exceptions import AccessError, SQLConstraintError
 from trytond.modules.company.tests import (
     CompanyTestMixin, create_company, create_employee, set_company)
 from trytond.pool import Pool
@@ -660,6 +660,34 @@ class DigitaleBalieTestCase(
         with as_user(user):
             self.assertEqual(Appointment.search([]), [])
             self.assertEqual(Dossier.search([]), [])
+
+    @with_transaction()
+    def test_other_municipality_service_refused(self):
+        "Test that free_slots and book_slot refuse another's service"
+        pool = Pool()
+        Appointment = pool.get('balie.appointment')
+        Service = pool.get('balie.service')
+        company, employees, service = create_balie()
+        party = create_citizen()
+        other = create_company("Gemeente Elders")
+        clerk = create_employee(other, "Piet Pieters")
+        user = self.create_user('piet', 'group_balie_clerk', other, clerk)
+        Employee = pool.get('company.employee')
+        with as_user(user):
+            self.assertEqual(Service.search([]), [])
+            self.assertEqual(Employee.search([]), [clerk])
+            with self.assertRaises(AccessError) as cm:
+                Appointment.free_slots(service.id, TUESDAY, TUESDAY)
+            self.assertIn("another municipality", str(cm.exception))
+            with self.assertRaises(AccessError):
+                Appointment.book_slot({
+                        'service': service.id, 'party': party.id,
+                        'start': local(TUESDAY, 9),
+                        })
+        # the municipality's own service answers (and internal calls)
+        with set_company(company), frozen():
+            self.assertTrue(
+                Appointment.free_slots(service.id, TUESDAY, TUESDAY))
 
     @with_transaction()
     def test_my_appointments_today_action(self):
