@@ -24,8 +24,7 @@ from trytond import backend, config
 from trytond.pool import Pool
 
 from digitale_balie.slots import to_utc
-from digitale_balie.tests.test_module import TUESDAY
-from digitale_balie.tests.test_outbox import NOW, _OutboxCase, free_port
+from digitale_balie.tests.tools import NOW, TUESDAY, OutboxCase, free_port
 
 
 def slot(i):
@@ -76,7 +75,7 @@ class SilentServer:
             connection.close()
 
 
-class OutageTestCase(_OutboxCase):
+class DispatchTestCase(OutboxCase):
     "Test the outbox against a slow or stalled mail server"
 
     @classmethod
