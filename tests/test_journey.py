@@ -44,9 +44,9 @@ from digitale_balie.slots import to_utc
 from digitale_balie.tests.browser import BrowserTestCase, browser_required
 
 from balie_sign.tests.payment_server import FakeMollie
-from balie_sign.tests.test_browser_document import photo
-from balie_sign.tests.test_identity import CLIENT_SECRET, HIGH, SUBSTANTIAL, OIDCProvider
-from balie_sign.tests.test_signature import PASSPHRASE, signing_certificate
+from balie_sign.tests.tools import (
+    CLIENT_SECRET, HIGH, PASSPHRASE, SUBSTANTIAL, OIDCProvider,
+    camera_photo, signing_certificate)
 from balie_survey.survey import local_day, month_of_week, week_of
 from digitale_balie.tests.tools import Mailbox, START, TUESDAY, free_port
 
@@ -429,7 +429,7 @@ class JourneyTestCase(BrowserTestCase):
         tasks.goto(self.url('/balie/documenten'))
         tasks.set_input_files('#document-file', files=[{
                     'name': 'IMG_0042.JPG', 'mimeType': 'image/jpeg',
-                    'buffer': photo()}])
+                    'buffer': camera_photo()}])
         tasks.locator('input[name=type][value=identity]').check()
         tasks.locator('#document-description').fill("Voorkant")
         with tasks.expect_navigation():

@@ -40,9 +40,8 @@ from trytond.tests.test_tryton import DB_NAME
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from balie_sign.tests import test_document as document_tests
-from balie_sign.tests import test_payment as payment_tests
-from balie_sign.tests import test_signature as signature_tests
+from balie_sign.tests.tools import (
+    BIC, IBAN, PASSPHRASE, SignCase, photo, signing_certificate)
 from balie_survey.report import csv_file, export_csv
 from balie_video.tests.test_video import JITSI
 from digitale_balie import routes_booking, web
@@ -210,10 +209,10 @@ class SecuritySweepTestCase(OutboxCase):
         "Three citizens and everything Maria's dossier has (committed)."
         self.clock.now = NOW
         company, employees, service = self.setup_balie(
-            payment_iban=payment_tests.IBAN, payment_bic=payment_tests.BIC,
+            payment_iban=IBAN, payment_bic=BIC,
             payment_beneficiary="Gemeente Voorbeeld",
-            signing_certificate=signature_tests.signing_certificate(),
-            signing_passphrase=signature_tests.PASSPHRASE,
+            signing_certificate=signing_certificate(),
+            signing_passphrase=PASSPHRASE,
             document_max_size=10,
             document_formats=['pdf', 'jpeg', 'png'],
             **JITSI)
@@ -265,12 +264,12 @@ class SecuritySweepTestCase(OutboxCase):
         response = client.post('/balie/documenten', base_url=BASE, data={
                 'csrf': csrf_of(page), 'type': 'identity',
                 'description': "Identiteitskaart van Maria",
-                'file': (io.BytesIO(document_tests.photo()),
+                'file': (io.BytesIO(photo()),
                     'maria-identiteitskaart.jpg')})
         self.assertEqual(response.status_code, 303, body_of(response))
-        signature_document = signature_tests.SignatureTestCase.document(
+        signature_document = SignCase.signature_document(
             self, maria, text="Aanvraag van Maria Janssens")
-        world['signature'] = signature_tests.SignatureTestCase.ask(
+        world['signature'] = SignCase.ask_signature(
             self, maria, document=signature_document)
         with self.transaction():
             Form = Pool().get('balie.form')
@@ -278,7 +277,7 @@ class SecuritySweepTestCase(OutboxCase):
             form = Form.for_dossier(Appointment(maria).dossier, create=True)
             form.save_answers({'caregiver_name': "Maria Janssens",
                     'city': "Gent"}, editor='citizen')
-        world['payment'] = payment_tests.PaymentTestCase.request_payment(
+        world['payment'] = SignCase.request_payment(
             self, maria)
         with self.transaction():
             pool = Pool()
@@ -635,7 +634,7 @@ class SecuritySweepTestCase(OutboxCase):
         response = maria.post('/balie/documenten', base_url=BASE, data={
                 'csrf': csrf_of(page), 'type': 'identity',
                 'description': evil,
-                'file': (io.BytesIO(document_tests.photo()),
+                'file': (io.BytesIO(photo()),
                     '<img src=x onerror=alert(1)>.jpg')})
         self.check(response, where='upload')
         self.assertEqual(response.status_code, 303,
@@ -817,7 +816,7 @@ class SecuritySweepTestCase(OutboxCase):
             self.check_report_html('balie.dossier.decision_letter',
                 [dossier], 'decision letter')
         # the transfer slip of a payment the clerk asks
-        reference = payment_tests.PaymentTestCase.request_payment(
+        reference = SignCase.request_payment(
             self, appointment)
         with self.transaction():
             Payment = Pool().get('balie.payment')
@@ -1023,7 +1022,7 @@ class SecuritySweepTestCase(OutboxCase):
         response = client.post('/balie/documenten', base_url=BASE, data={
                 'csrf': self.fuzz_csrf, 'type': 'identity',
                 'description': description,
-                'file': (io.BytesIO(document_tests.photo()),
+                'file': (io.BytesIO(photo()),
                     filename + '.jpg')})
         self.assertIn(response.status_code, {303, 400})
         self.check(response, where='upload')

@@ -10,7 +10,7 @@ from pypdf import PdfReader
 
 from trytond.pool import Pool
 
-from balie_sign.tests.test_identity import MARIA, card_number, _SignCase
+from balie_sign.tests.tools import MARIA, SignCase, card_number
 
 
 def pdf_text(data):
@@ -18,24 +18,24 @@ def pdf_text(data):
             io.BytesIO(data)).pages)
 
 
-class BackOfficeTestCase(_SignCase):
+class BackOfficeTestCase(SignCase):
     "Test the dossier after the call: workflow, decision and letter"
 
     def dossier(self, appointment, *names):
         with self.transaction():
-            dossier = Pool().get('balie.dossier')(self.dossier_of(
+            dossier = Pool().get('balie.dossier')(self.dossier_id(
                     appointment))
             return {n: getattr(dossier, n) for n in names}
 
     def write(self, appointment, **values):
         with self.transaction():
             Dossier = Pool().get('balie.dossier')
-            Dossier.write([Dossier(self.dossier_of(appointment))], values)
+            Dossier.write([Dossier(self.dossier_id(appointment))], values)
 
     def button(self, name, appointment):
         with self.transaction():
             Dossier = Pool().get('balie.dossier')
-            return getattr(Dossier, name)([Dossier(self.dossier_of(
+            return getattr(Dossier, name)([Dossier(self.dossier_id(
                             appointment))])
 
     def decisions(self, appointment):
@@ -50,7 +50,7 @@ class BackOfficeTestCase(_SignCase):
                     'attachments': [a.name for a in Attachment.search([
                                 ('resource', '=', str(m))])],
                     } for m in Message.search([
-                        ('dossier', '=', self.dossier_of(appointment)),
+                        ('dossier', '=', self.dossier_id(appointment)),
                         ('kind', '=', 'decision')], order=[('id', 'ASC')])]
 
     def test_caregiver_allowance_to_a_decision(self):

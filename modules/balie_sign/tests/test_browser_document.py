@@ -5,26 +5,14 @@ from a phone, a file too big caught before it is sent, the form saved
 answer by answer with the clerk's change appearing by itself, and axe-core
 on both pages in Dutch and French at phone and desktop width."""
 import datetime as dt
-import io
-
-from PIL import Image
 
 from trytond import config
 from trytond.pool import Pool
 
+from balie_sign.tests.tools import camera_photo
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.browser import WIDTHS, BrowserTestCase
 from digitale_balie.tests.tools import START, TUESDAY
-
-
-
-def photo(size=(640, 480)):
-    image = Image.new('RGB', size, (30, 90, 160))
-    exif = Image.Exif()
-    exif[0x010F] = 'PhoneMaker'
-    output = io.BytesIO()
-    image.save(output, 'JPEG', exif=exif.tobytes())
-    return output.getvalue()
 
 
 class DocumentBrowserTestCase(BrowserTestCase):
@@ -94,7 +82,7 @@ class DocumentBrowserTestCase(BrowserTestCase):
 
         page.set_input_files('#document-file', files=[{
                     'name': 'IMG_0042.JPG', 'mimeType': 'image/jpeg',
-                    'buffer': photo()}])
+                    'buffer': camera_photo()}])
         self.assertTrue(error.is_hidden())
         page.locator('#document-description').fill("Voorkant")
         with page.expect_navigation():

@@ -11,7 +11,8 @@ from trytond.pool import Pool
 
 from digitale_balie.tests.browser import BrowserTestCase
 
-from balie_sign.tests.test_identity import CLIENT_SECRET, HIGH, MARIA, OTHER, SUBSTANTIAL, OIDCProvider
+from balie_sign.tests.tools import (
+    CLIENT_SECRET, HIGH, MARIA, OTHER, SUBSTANTIAL, OIDCProvider)
 from digitale_balie.tests.tools import START, create_citizen
 
 

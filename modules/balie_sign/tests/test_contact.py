@@ -6,7 +6,7 @@ import datetime as dt
 
 from trytond.pool import Pool
 
-from balie_sign.tests.test_identity import JAN, _SignCase
+from balie_sign.tests.tools import JAN, SignCase
 from digitale_balie.tests.tools import BASE, START, csrf_of
 
 GOOD = {
@@ -18,10 +18,10 @@ GOOD = {
     }
 
 
-class ContactTestCase(_SignCase):
+class ContactTestCase(SignCase):
     "Test the contact details proposed on the portal"
 
-    def post(self, client, values, csrf=None):
+    def propose(self, client, values, csrf=None):
         if csrf is None:
             csrf = self.csrf(client, '/balie/gegevens')
         return client.post('/balie/gegevens', base_url=BASE,
@@ -46,9 +46,9 @@ class ContactTestCase(_SignCase):
         "Test that the form starts from the party's details"
         appointment = self.call()
         client = self.open(appointment)
-        status, html = self.get(client, '/balie')
+        status, html = self.page(client, '/balie')
         self.assertIn('href="/balie/gegevens"', html)
-        status, html = self.get(client, '/balie/gegevens')
+        status, html = self.page(client, '/balie/gegevens')
         self.assertEqual(status, 200)
         self.assertIn('<label for="contact-phone">Phone number</label>',
             html)
@@ -66,7 +66,7 @@ class ContactTestCase(_SignCase):
             'postal_code': '900',
             'city': '',
             }
-        response = self.post(client, typed)
+        response = self.propose(client, typed)
         self.assertEqual(response.status_code, 400)
         html = response.get_data(as_text=True)
         self.assertIn('Something is not right', html)
@@ -81,7 +81,7 @@ class ContactTestCase(_SignCase):
         self.assertIn('aria-describedby="contact-phone-error"', html)
         self.assertEqual(self.proposals(appointment), [])
         # a page that was open too long: nothing saved, nothing changed
-        response = self.post(client, GOOD, csrf='0' * 64)
+        response = self.propose(client, GOOD, csrf='0' * 64)
         self.assertEqual(response.status_code, 403)
         self.assertEqual(self.proposals(appointment), [])
 
@@ -89,11 +89,11 @@ class ContactTestCase(_SignCase):
         "Test a proposal confirmed into the party and the appointment"
         appointment = self.call()
         client = self.open(appointment)
-        response = self.post(client, GOOD)
+        response = self.propose(client, GOOD)
         self.assertEqual(response.status_code, 303)
         self.assertEqual(response.headers['Location'],
             '/balie/gegevens?klaar=1')
-        status, html = self.get(client, response.headers['Location'])
+        status, html = self.page(client, response.headers['Location'])
         self.assertIn('The clerk checks your details now', html)
         self.assertIn('value="maria.nieuw@example.be"'.lower(), html.lower())
         proposal, = self.proposals(appointment)
@@ -104,7 +104,8 @@ class ContactTestCase(_SignCase):
         self.assertIn('Street: - → Kerkstraat 12', proposal['changes'])
 
         # a second proposal replaces the first
-        response = self.post(client, dict(GOOD, city='Gent (Sint-Amandsberg)'))
+        response = self.propose(client,
+            dict(GOOD, city='Gent (Sint-Amandsberg)'))
         first, second = self.proposals(appointment)
         self.assertEqual(first['state'], 'replaced')
         self.button('confirm', second['id'])
@@ -126,14 +127,14 @@ class ContactTestCase(_SignCase):
         event, = self.events(appointment, 'contact')
         self.assertIn('confirmed', event)
         self.assertIn('Kerkstraat 12', event)
-        status, html = self.get(client, '/balie/gegevens')
+        status, html = self.page(client, '/balie/gegevens')
         self.assertIn('The clerk has saved your details', html)
 
     def test_clerk_rejects(self):
         "Test that a rejected proposal leaves the party as it was"
         appointment = self.call()
         client = self.open(appointment)
-        self.post(client, dict(GOOD, email=''))
+        self.propose(client, dict(GOOD, email=''))
         proposal, = self.proposals(appointment)
         self.button('reject', proposal['id'])
         with self.transaction():
@@ -151,7 +152,7 @@ class ContactTestCase(_SignCase):
             Mechanism.create([{'party': party.id, 'type': 'email',
                         'value': 'maria.janssens@example.be'}])
         client = self.open(appointment)
-        self.post(client, dict(GOOD, email=''))
+        self.propose(client, dict(GOOD, email=''))
         proposal, = self.proposals(appointment)
         self.button('confirm', proposal['id'])
         with self.transaction():
@@ -166,14 +167,14 @@ class ContactTestCase(_SignCase):
             email='jan.peeters@example.be', mobile='+32470111222')
         maria_client = self.open(maria)
         jan_client = self.open(jan)
-        self.post(maria_client, GOOD)
-        status, html = self.get(jan_client, '/balie/gegevens')
+        self.propose(maria_client, GOOD)
+        status, html = self.page(jan_client, '/balie/gegevens')
         self.assertNotIn('Kerkstraat', html)
         self.assertNotIn('maria', html.lower())
         self.assertIn('jan.peeters@example.be', html)
         # Jan's page with Maria's CSRF token: refused
-        maria_csrf = csrf_of(self.get(maria_client, '/balie/gegevens')[1])
-        response = self.post(jan_client, GOOD, csrf=maria_csrf)
+        maria_csrf = csrf_of(self.page(maria_client, '/balie/gegevens')[1])
+        response = self.propose(jan_client, GOOD, csrf=maria_csrf)
         self.assertEqual(response.status_code, 403)
         self.assertEqual(self.proposals(jan), [])
         self.assertEqual(len(self.proposals(maria)), 1)
@@ -182,17 +183,17 @@ class ContactTestCase(_SignCase):
         "Test that the form changes nothing outside the call or in preview"
         later = self.call(started=False)
         client = self.open(later)
-        status, html = self.get(client, '/balie/gegevens')
+        status, html = self.page(client, '/balie/gegevens')
         self.assertIn('during the video call', html)
         self.assertNotIn('<form method="post" action="/balie/gegevens"',
             html)
-        response = self.post(client, GOOD, csrf=csrf_of(html))
+        response = self.propose(client, GOOD, csrf=csrf_of(html))
         self.assertEqual(response.status_code, 409)
         self.assertEqual(self.proposals(later), [])
 
         appointment = self.call(name="Jan Peeters", national_number=JAN,
             start=START + dt.timedelta(hours=1))
         client = self.open(appointment, purpose='preview')
-        response = self.post(client, GOOD)
+        response = self.propose(client, GOOD)
         self.assertEqual(response.status_code, 303)
         self.assertEqual(self.proposals(appointment), [])

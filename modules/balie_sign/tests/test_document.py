@@ -5,49 +5,28 @@ portal, the clerk shares one, the system stores generated PDFs; files are
 checked by their content, cleaned, and never reachable from another
 citizen's session."""
 import datetime as dt
-import html
 import io
 import re
 import unittest
-from contextlib import contextmanager
 from unittest.mock import patch
 
 from PIL import Image
 from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 
 from trytond.exceptions import UserError
-from trytond.i18n import gettext
 from trytond.pool import Pool
-from trytond.tests.test_tryton import DB_NAME, drop_db
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from balie_sign import document_check
 from balie_sign.document_check import Refused
-from digitale_balie.tests.activation import activate
-from digitale_balie.tests.tools import (
-    BASE, Clock, NOW, PortalClientMixin, START, as_user, create_citizen, create_municipality, csrf_of, no_database)
+from balie_sign.tests.tools import SignCase, page_text, photo
+from digitale_balie.tests.tools import BASE, NOW, START, as_user, no_database
 
 MODULES = ['digitale_balie', 'balie_video', 'balie_sign']
 
 
 # -- files -------------------------------------------------------------------
-
-def photo(size=(64, 48), format_='JPEG', gps=True, orientation=None):
-    "A photo as a phone makes it: with camera, GPS and orientation tags."
-    image = Image.new('RGB', size, (200, 30, 30))
-    exif = Image.Exif()
-    exif[0x010F] = 'PhoneMaker'
-    exif[0x0110] = 'Phone X'
-    if orientation:
-        exif[0x0112] = orientation
-    if gps:
-        exif[0x8825] = {
-            1: 'N', 2: (50.0, 51.0, 0.0), 3: 'E', 4: (4.0, 21.0, 0.0)}
-    output = io.BytesIO()
-    image.save(output, format_, exif=exif.tobytes())
-    return output.getvalue()
-
 
 def build_pdf(catalog=b'', objects=(), trailer=b''):
     "A small valid PDF with extra catalog entries and objects 4, 5, ..."
@@ -298,114 +277,11 @@ class FileCheckTestCase(unittest.TestCase):
         self.assertEqual(document_check.clean_name('Zoë café.jpeg', 'jpeg'),
             'Zoë café.jpg')
 
-
 # -- the portal and the dossier ----------------------------------------------
 
-
-def text_of(response):
-    return html.unescape(response.get_data(as_text=True))
-
-
-class _SignCase(PortalClientMixin, unittest.TestCase):
-    """A database with balie_sign, a municipality with a video service,
-    and the portal's citizen pages (no test here)."""
-    modules = ['balie_sign']
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        drop_db()
-        activate(cls.modules, ('nl', 'fr'))
-
-    @classmethod
-    def tearDownClass(cls):
-        drop_db()
-        super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.clock = Clock(NOW)
-        patcher = patch('digitale_balie.clock.now', self.clock)
-        patcher.start()
-        self.addCleanup(patcher.stop)
-        self.serve_portal()
-
-    def municipality(self, **configuration):
-        "A municipality with a service and clerks (once per test)."
-        if getattr(self, 'service', None):
-            return self.service
-        with self.transaction(_lock_tables=['balie_configuration']):
-            company, employees, service = create_municipality(BASE, **{
-                    'document_max_size': 10,
-                    'document_formats': ['pdf', 'jpeg', 'png'],
-                    **configuration})
-            self.context = {'company': company.id}
-            self.company = company.id
-            self.employees = [e.id for e in employees]
-            self.service = service.id
-        return self.service
-
-    def configure(self, **values):
-        with self.transaction():
-            Configuration = Pool().get('balie.configuration')
-            Configuration.write([Configuration(1)], values)
-
-    def book(self, name="Maria Janssens", start=START, language='nl'):
-        "A booked video appointment of a new citizen; its id."
-        service = self.municipality()
-        with self.transaction():
-            Appointment = Pool().get('balie.appointment')
-            party = create_citizen(name, lang=language)
-            return Appointment.book_slot({
-                    'service': service, 'party': party.id, 'start': start,
-                    'notify_by': 'paper', 'language': language})
-
-    def csrf(self, client, path):
-        response = client.get(path, base_url=BASE)
-        self.assertEqual(response.status_code, 200, path)
-        return csrf_of(response.get_data(as_text=True))
-
-    def text(self, message, language='nl', **values):
-        "A message as the citizen reads it."
-        with Transaction().start(DB_NAME, 0, readonly=True):
-            with Transaction().set_context(language=language):
-                return gettext('balie_sign.' + message, **values)
-
-    def dossier(self, appointment):
-        with self.transaction():
-            return Pool().get('balie.appointment')(appointment).dossier.id
-
-    def clerk(self, login='anna'):
-        "A clerk user of the municipality (the first clerk); its id."
-        with self.transaction():
-            pool = Pool()
-            User = pool.get('res.user')
-            ModelData = pool.get('ir.model.data')
-            Employee = pool.get('company.employee')
-            users = User.search([('login', '=', login)])
-            user = users[0] if users else User(login=login, name=login,
-                groups=[ModelData.get_id(
-                        'digitale_balie', 'group_balie_clerk')])
-            # the municipality of this test
-            user.companies = [self.company]
-            user.company = self.company
-            user.employees = [self.employees[0]]
-            user.employee = Employee(self.employees[0])
-            user.save()
-            return user.id
-
-    @contextmanager
-    def as_clerk(self):
-        "A transaction in which the clerk acts through RPC."
-        user = self.clerk()
-        with self.transaction():
-            User = Pool().get('res.user')
-            with as_user(User(user)):
-                yield
-
-
-class DocumentTestCase(_SignCase):
+class DocumentTestCase(SignCase):
     "Documents between the citizen's portal and the dossier"
+    languages = ('nl', 'fr')
 
     def upload(self, client, data, filename, type_='identity',
             description='', csrf=None):
@@ -432,8 +308,8 @@ class DocumentTestCase(_SignCase):
 
     def test_citizen_sends_a_photo(self):
         "Test a phone photo: stored on the dossier, cleaned, listed"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         client = self.open(appointment)
         page = client.get('/balie', base_url=BASE).get_data(as_text=True)
         self.assertIn('href="/balie/documenten"', page)
@@ -460,9 +336,10 @@ class DocumentTestCase(_SignCase):
             document_check.sha256(data))
         self.assertNotIn(b'PhoneMaker', document['data'])
 
-        page = text_of(client.get(response.headers['Location'],
+        page = page_text(client.get(response.headers['Location'],
                 base_url=BASE))
-        self.assertIn(self.text('msg_document_sent', name='IMG_2041.jpg'),
+        self.assertIn(self.text('balie_sign.msg_document_sent',
+                name='IMG_2041.jpg'),
             page)
         self.assertIn('IMG_2041.jpg', page)
         with self.transaction():
@@ -474,8 +351,8 @@ class DocumentTestCase(_SignCase):
 
     def test_bad_files_are_refused_and_explained(self):
         "Test lying, unknown, active and oversize files: a message, no loss"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         client = self.open(appointment)
         cases = [
             (b'MZ\x90\x00' + b'\x00' * 200, 'belastingbrief.pdf',
@@ -496,8 +373,9 @@ class DocumentTestCase(_SignCase):
                 response = self.upload(client, data, name, type_='medical',
                     description="Attest van de dokter")
                 self.assertEqual(response.status_code, 400)
-                page = text_of(response)
-                self.assertIn(self.text(message, **values), page)
+                page = page_text(response)
+                self.assertIn(
+                    self.text('balie_sign.' + message, **values), page)
                 # what the citizen chose and typed is still there
                 self.assertIn('value="medical" required checked', page)
                 self.assertIn('value="Attest van de dokter"', page)
@@ -508,21 +386,22 @@ class DocumentTestCase(_SignCase):
         csrf = self.csrf(client, '/balie/documenten')
         response = client.post('/balie/documenten', base_url=BASE,
             data={'csrf': csrf, 'type': 'identity'})
-        self.assertIn(self.text('msg_document_no_file'), text_of(response))
+        self.assertIn(self.text('balie_sign.msg_document_no_file'),
+            page_text(response))
         response = self.upload(client, photo(), 'a.jpg', type_='decision')
-        self.assertIn(self.text('msg_document_choose_type'),
-            text_of(response))
+        self.assertIn(self.text('balie_sign.msg_document_choose_type'),
+            page_text(response))
         self.assertEqual(self.documents(dossier), [])
 
     def test_accepted_types_and_size_are_configurable(self):
         "Test that the configuration decides which types and what size"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         self.configure(document_formats=['pdf', 'jpeg'], document_max_size=1)
         client = self.open(appointment)
         response = self.upload(client, photo(format_='PNG'), 'scan.png')
-        self.assertIn(self.text('msg_document_refused_type',
-                types='PDF, JPEG'), text_of(response))
+        self.assertIn(self.text('balie_sign.msg_document_refused_type',
+                types='PDF, JPEG'), page_text(response))
         page = client.get('/balie/documenten', base_url=BASE).get_data(
             as_text=True)
         self.assertIn('accept="application/pdf,image/jpeg,.jpg,.pdf"', page)
@@ -531,14 +410,14 @@ class DocumentTestCase(_SignCase):
         big = build_pdf(objects=[b'<< /Filler (%s) >>' % (b'x' * 1_010_000)])
         response = self.upload(client, big, 'groot.pdf')
         self.assertEqual(response.status_code, 400)
-        self.assertIn(self.text('msg_document_refused_too_big',
-                size='1,1', limit='1'), text_of(response))
+        self.assertIn(self.text('balie_sign.msg_document_refused_too_big',
+                size='1,1', limit='1'), page_text(response))
         self.assertEqual(self.documents(dossier), [])
 
     def test_oversize_body_is_refused_before_it_is_read(self):
         "Test that a too big upload is answered without reading its body"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         self.configure(document_max_size=1)
         client = self.open(appointment)
         csrf = self.csrf(client, '/balie/documenten')
@@ -601,15 +480,16 @@ class DocumentTestCase(_SignCase):
         self.assertEqual(status, '303 SEE OTHER')
         self.assertEqual(Body.taken, 0)
 
-        page = text_of(client.get(headers['Location'], base_url=BASE))
-        self.assertIn(self.text('msg_document_refused_too_big_unread',
+        page = page_text(client.get(headers['Location'], base_url=BASE))
+        self.assertIn(self.text(
+                'balie_sign.msg_document_refused_too_big_unread',
                 limit='1'), page)
         self.assertEqual(self.documents(dossier), [])
 
     def test_upload_needs_the_csrf_token_and_a_session(self):
         "Test that a POST without the page's token changes nothing"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         client = self.open(appointment)
         response = self.upload(client, photo(), 'a.jpg', csrf='0' * 64)
         self.assertEqual(response.status_code, 403)
@@ -621,8 +501,8 @@ class DocumentTestCase(_SignCase):
 
     def test_download_is_an_attachment_of_the_right_type(self):
         "Test the download headers: attachment, type, sandbox, no cache"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         client = self.open(appointment)
         pdf = build_pdf()
         with self.transaction():
@@ -652,12 +532,13 @@ class DocumentTestCase(_SignCase):
 
     def test_no_session_reaches_another_citizens_documents(self):
         "Test IDOR: keys of another dossier, unshared files, guessed keys"
-        maria = self.book()
-        jan = self.book("Jan Peeters", start=START + dt.timedelta(hours=1))
+        maria = self.book_call()
+        jan = self.book_call("Jan Peeters",
+            start=START + dt.timedelta(hours=1))
         maria_client = self.open(maria)
         jan_client = self.open(jan)
         self.upload(maria_client, photo(), 'maria.jpg')
-        dossier = self.dossier(maria)
+        dossier = self.dossier_of(maria)
         maria_key, = [d['portal_key'] for d in self.documents(dossier)]
         with self.transaction():
             pool = Pool()
@@ -692,8 +573,8 @@ class DocumentTestCase(_SignCase):
 
     def test_clerk_adds_and_shares_a_document(self):
         "Test the clerk's upload over RPC: checked, marked as the clerk's"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         clerk = self.clerk()
         with self.as_clerk():
             pool = Pool()
@@ -730,8 +611,8 @@ class DocumentTestCase(_SignCase):
 
     def test_another_municipality_cannot_read_documents(self):
         "Test the company rule on documents"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         with self.transaction():
             pool = Pool()
             Document = pool.get('balie.document')
@@ -750,8 +631,8 @@ class DocumentTestCase(_SignCase):
 
     def test_store_and_bytes_for_other_modules(self):
         "Test the API: system files kept byte for byte, fingerprint checked"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         signed = build_pdf(b'/OpenAction 4 0 R', [b'<< /S /GoTo >>'])
         with self.transaction():
             pool = Pool()
@@ -789,8 +670,8 @@ class DocumentTestCase(_SignCase):
 
     def test_retention_destroys_what_the_selection_list_says(self):
         "Test the retention job: closed dossiers, destroy categories only"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         with self.transaction():
             pool = Pool()
             Document = pool.get('balie.document')
@@ -828,8 +709,8 @@ class DocumentTestCase(_SignCase):
 
     def test_retention_keeps_what_another_record_needs(self):
         "Test that a document a signature request points at is kept"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         with self.transaction():
             pool = Pool()
             try:
@@ -858,36 +739,24 @@ class DocumentTestCase(_SignCase):
 
     def test_documents_are_a_task_next_to_the_call(self):
         "Test the task in the call, done once the citizen sent something"
-        appointment = self.book()
+        appointment = self.book_call()
         client = self.open(appointment)
-        with self.transaction():
-            pool = Pool()
-            Session = pool.get('balie.portal.session')
-            Portal = pool.get('balie.portal')
-            session, = Session.search([
-                    ('token.appointment', '=', appointment)])
-            task, = [t for t in Portal.call_tasks(session)
-                if t['href'] == '/balie/documenten']
-            self.assertFalse(task['done'])
+        task, = [t for t in self.call_tasks(appointment)
+            if t['href'] == '/balie/documenten']
+        self.assertFalse(task['done'])
         self.upload(client, photo(), 'a.jpg')
-        with self.transaction():
-            pool = Pool()
-            Session = pool.get('balie.portal.session')
-            Portal = pool.get('balie.portal')
-            session, = Session.search([
-                    ('token.appointment', '=', appointment)])
-            task, = [t for t in Portal.call_tasks(session)
-                if t['href'] == '/balie/documenten']
-            self.assertTrue(task['done'])
+        task, = [t for t in self.call_tasks(appointment)
+            if t['href'] == '/balie/documenten']
+        self.assertTrue(task['done'])
 
     def test_preview_stores_nothing(self):
         "Test that the clerk's preview of the page sends nothing"
-        appointment = self.book()
-        dossier = self.dossier(appointment)
+        appointment = self.book_call()
+        dossier = self.dossier_of(appointment)
         client = self.open(appointment, purpose='preview')
         response = self.upload(client, photo(), 'a.jpg')
         self.assertEqual(response.status_code, 303)
-        self.assertIn(self.text('msg_document_preview'), text_of(
+        self.assertIn(self.text('balie_sign.msg_document_preview'), page_text(
                 client.get(response.headers['Location'], base_url=BASE)))
         self.assertEqual(self.documents(dossier), [])
 

@@ -12,7 +12,7 @@ from trytond.exceptions import UserError
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from balie_sign.tests.test_document import _SignCase, text_of
+from balie_sign.tests.tools import SignCase, page_text
 from digitale_balie.tests.tools import BASE, NOW, START, csrf_of
 
 # a second valid national register number (born 1 January 1940)
@@ -33,12 +33,13 @@ GOOD = {
     }
 
 
-class FormTestCase(_SignCase):
+class FormTestCase(SignCase):
     "The application form"
+    languages = ('nl', 'fr')
 
     def setUp(self):
         super().setUp()
-        service = self.municipality()
+        service = self.document_municipality()
         with self.transaction():
             pool = Pool()
             Service = pool.get('balie.service')
@@ -47,7 +48,7 @@ class FormTestCase(_SignCase):
                     'form_definition': ModelData.get_id(
                         'balie_sign', 'form_caregiver_allowance')})
 
-    def page(self, client):
+    def form_page(self, client):
         response = client.get('/balie/formulier', base_url=BASE)
         self.assertEqual(response.status_code, 200)
         return response.get_data(as_text=True)
@@ -57,9 +58,9 @@ class FormTestCase(_SignCase):
         return {m.group(1): html_unescape(m.group(2)) for m in re.finditer(
                 r'name="w-(\w+)" value="([^"]*)"', page)}
 
-    def post(self, client, answers, page=None):
+    def submit(self, client, answers, page=None):
         "Send the HTML form as a browser does (with the page's twins)."
-        page = page or self.page(client)
+        page = page or self.form_page(client)
         data = {'csrf': csrf_of(page)}
         for name, value in self.shown(page).items():
             data['w-' + name] = value
@@ -124,7 +125,7 @@ class FormTestCase(_SignCase):
 
     def test_citizen_fills_in_the_form(self):
         "Test the portal form: filled in from the citizen, saved, written"
-        appointment = self.book()
+        appointment = self.book_call()
         with self.transaction():
             pool = Pool()
             Appointment = pool.get('balie.appointment')
@@ -134,7 +135,7 @@ class FormTestCase(_SignCase):
         client = self.open(appointment)
         personal = client.get('/balie', base_url=BASE).get_data(as_text=True)
         self.assertIn('href="/balie/formulier"', personal)
-        page = self.page(client)
+        page = self.form_page(client)
         # the citizen's own details are there; nothing is stored yet
         self.assertIn('value="Maria Janssens"', page)
         self.assertIn('value="85.07.30-033.28"', page)
@@ -142,7 +143,7 @@ class FormTestCase(_SignCase):
         self.assertIn('type="date"', page)
         self.assertIn('inputmode="numeric"', page)
 
-        response = self.post(client, GOOD, page)
+        response = self.submit(client, GOOD, page)
         self.assertEqual(response.status_code, 303)
         self.assertEqual(response.headers['Location'],
             '/balie/formulier?bewaard=1')
@@ -155,10 +156,10 @@ class FormTestCase(_SignCase):
         self.assertEqual(answers['relationship'], 'parent')
         self.assertIs(answers['declaration'], True)
         self.assertEqual(form['changed_by'], 'citizen')
-        page = text_of(client.get('/balie/formulier?bewaard=1',
+        page = page_text(client.get('/balie/formulier?bewaard=1',
                 base_url=BASE))
-        self.assertIn(self.text('msg_form_saved'), page)
-        self.assertIn(self.text('msg_form_all_answered'), page)
+        self.assertIn(self.text('balie_sign.msg_form_saved'), page)
+        self.assertIn(self.text('balie_sign.msg_form_all_answered'), page)
         self.assertIn('value="BE62 5100 0754 7061"', page)
         # the clerk reads who changed what in the form's chat
         with self.transaction():
@@ -170,16 +171,16 @@ class FormTestCase(_SignCase):
 
     def test_wrong_answers_are_explained_and_kept(self):
         "Test wrong IBAN, national number, hours, date: shown as typed"
-        appointment = self.book()
+        appointment = self.book_call()
         client = self.open(appointment)
         wrong = dict(GOOD, iban='BE71 0961 2345 6760',
             cared_national_number='40.01.01-001.41',
             hours_per_week='200', start_date='31/02/2025',
             postal_code='900')
-        response = self.post(client, wrong)
+        response = self.submit(client, wrong)
         self.assertEqual(response.status_code, 400)
-        page = text_of(response)
-        self.assertIn(self.text('msg_form_errors'), page)
+        page = page_text(response)
+        self.assertIn(self.text('balie_sign.msg_form_errors'), page)
         for message, values in [
                 ('msg_form_iban_invalid', {'value': 'BE71 0961 2345 6760'}),
                 ('msg_form_national_number_invalid',
@@ -188,7 +189,7 @@ class FormTestCase(_SignCase):
                 ('msg_form_date_invalid', {}),
                 ('msg_form_postal_code_invalid', {'value': '900'}),
                 ]:
-            self.assertIn(self.text(message, **values), page)
+            self.assertIn(self.text('balie_sign.' + message, **values), page)
         # what the citizen typed is still in the inputs
         self.assertIn('value="BE71 0961 2345 6760"', page)
         self.assertIn('value="40.01.01-001.41"', page)
@@ -204,7 +205,7 @@ class FormTestCase(_SignCase):
         self.assertIsNone(answers['hours_per_week'])
 
         # corrected, sent again from the page with the errors
-        response = self.post(client, dict(iban='BE62510007547061',
+        response = self.submit(client, dict(iban='BE62510007547061',
                 cared_national_number=CARED_NUMBER, hours_per_week='20',
                 start_date='01/03/2025', postal_code='9000'),
             page=response.get_data(as_text=True))
@@ -215,10 +216,10 @@ class FormTestCase(_SignCase):
 
     def test_clerk_change_is_not_overwritten(self):
         "Test that a page opened before the clerk's change does not undo it"
-        appointment = self.book()
+        appointment = self.book_call()
         client = self.open(appointment)
-        self.post(client, GOOD)
-        page = self.page(client)
+        self.submit(client, GOOD)
+        page = self.form_page(client)
         with self.as_clerk():
             Form = Pool().get('balie.form')
             form, = Form.search([('state', '=', 'draft')], limit=1,
@@ -227,20 +228,20 @@ class FormTestCase(_SignCase):
                         iban='NL91 ABNA 0417 1643 00', city="Gent-Centrum")})
             self.assertEqual(form.changed_by, 'clerk')
         # the citizen, on the old page, changes only the hours
-        response = self.post(client, {'hours_per_week': '25'}, page)
+        response = self.submit(client, {'hours_per_week': '25'}, page)
         self.assertEqual(response.status_code, 303)
         answers = self.form(appointment)['answers']
         self.assertEqual(answers['iban'], 'NL91 ABNA 0417 1643 00')
         self.assertEqual(answers['city'], "Gent-Centrum")
         self.assertEqual(answers['hours_per_week'], 25)
         # and the fresh page shows the clerk's answers
-        self.assertIn('value="NL91 ABNA 0417 1643 00"', self.page(client))
+        self.assertIn('value="NL91 ABNA 0417 1643 00"', self.form_page(client))
 
     def test_live_state_and_autosave(self):
         "Test the JSON of form.js: a single answer saved, the clerk's seen"
-        appointment = self.book()
+        appointment = self.book_call()
         client = self.open(appointment)
-        csrf = csrf_of(self.page(client))
+        csrf = csrf_of(self.form_page(client))
         state = json.loads(client.get('/balie/formulier/stand',
                 base_url=BASE).get_data())
         self.assertEqual(state['state'], 'draft')
@@ -252,7 +253,8 @@ class FormTestCase(_SignCase):
         self.assertEqual(response.status_code, 400)
         data = json.loads(response.get_data())
         self.assertEqual(data['errors']['iban'], self.text(
-                'msg_form_iban_invalid', value='BE71 0961 2345 6760'))
+                'balie_sign.msg_form_iban_invalid',
+                value='BE71 0961 2345 6760'))
         response = client.post('/balie/formulier/stand', base_url=BASE,
             json={'answers': {'iban': 'be62510007547061'},
                 'shown': {'iban': ''}},
@@ -284,7 +286,7 @@ class FormTestCase(_SignCase):
 
     def test_clerk_gets_plain_errors_in_the_client(self):
         "Test the clerk's validation: wrong IBAN refused, right one written"
-        appointment = self.book()
+        appointment = self.book_call()
         with self.as_clerk():
             pool = Pool()
             Form = pool.get('balie.form')
@@ -337,9 +339,9 @@ class FormTestCase(_SignCase):
 
     def test_completed_form_is_a_pdf_on_the_dossier(self):
         "Test completion: the PDF is a shared document, the page shows it"
-        appointment = self.book()
+        appointment = self.book_call()
         client = self.open(appointment)
-        self.post(client, GOOD)
+        self.submit(client, GOOD)
         with self.as_clerk():
             Form = Pool().get('balie.form')
             form, = Form.search([], limit=1, order=[('id', 'DESC')])
@@ -368,30 +370,24 @@ class FormTestCase(_SignCase):
         for expected in ["Jozef Janssens", 'BE62 5100 0754 7061',
                 '40.01.01-001.40', '01/03/2025', 'Gemeente Voorbeeld']:
             self.assertIn(expected, text)
-        self.assertNotIn(self.text('msg_form_pdf_draft'),
+        self.assertNotIn(self.text('balie_sign.msg_form_pdf_draft'),
             ' '.join(text.split()))
-        self.assertIn(self.text('msg_form_pdf_completed',
+        self.assertIn(self.text('balie_sign.msg_form_pdf_completed',
                 date=NOW.strftime('%d/%m/%Y')), ' '.join(text.split()))
-        page = text_of(client.get('/balie/formulier', base_url=BASE))
-        self.assertIn(self.text('msg_form_completed_text'), page)
+        page = page_text(client.get('/balie/formulier', base_url=BASE))
+        self.assertIn(self.text('balie_sign.msg_form_completed_text'), page)
         self.assertIn('/balie/documenten/%s' % key, page)
         self.assertNotIn('name="a-iban"', page)
         # a completed form takes no more answers from the portal
         response = client.post('/balie/formulier', base_url=BASE, data={
-                'csrf': csrf_of(self.page(client)), 'w-iban': '',
+                'csrf': csrf_of(self.form_page(client)), 'w-iban': '',
                 'a-iban': 'BE71 0961 2345 6769'})
         self.assertEqual(response.status_code, 303)
         self.assertEqual(self.form(appointment)['answers']['iban'],
             'BE62 5100 0754 7061')
-        with self.transaction():
-            pool = Pool()
-            Session = pool.get('balie.portal.session')
-            Portal = pool.get('balie.portal')
-            session, = Session.search([
-                    ('token.appointment', '=', appointment)])
-            task, = [t for t in Portal.call_tasks(session)
-                if t['href'] == '/balie/formulier']
-            self.assertTrue(task['done'])
+        task, = [t for t in self.call_tasks(appointment)
+            if t['href'] == '/balie/formulier']
+        self.assertTrue(task['done'])
         # reopened, the clerk may change it and complete it again
         form_id = self.form(appointment)['id']
         with self.as_clerk():
@@ -404,9 +400,9 @@ class FormTestCase(_SignCase):
 
     def test_pdf_is_written_in_the_citizens_language(self):
         "Test that the PDF of a French-speaking citizen is in French"
-        appointment = self.book(name="Claire Dubois", language='fr')
+        appointment = self.book_call(name="Claire Dubois", language='fr')
         client = self.open(appointment)
-        self.post(client, dict(GOOD, caregiver_name="Claire Dubois"))
+        self.submit(client, dict(GOOD, caregiver_name="Claire Dubois"))
         form_id = self.form(appointment)['id']
         with self.transaction():
             pool = Pool()
@@ -424,12 +420,13 @@ class FormTestCase(_SignCase):
 
     def test_no_session_reaches_another_citizens_form(self):
         "Test IDOR: each session sees and changes only its own form"
-        maria = self.book()
-        jan = self.book("Jan Peeters", start=START + dt.timedelta(hours=1))
+        maria = self.book_call()
+        jan = self.book_call("Jan Peeters",
+            start=START + dt.timedelta(hours=1))
         maria_client = self.open(maria)
         jan_client = self.open(jan)
-        self.post(maria_client, GOOD)
-        jan_page = self.page(jan_client)
+        self.submit(maria_client, GOOD)
+        jan_page = self.form_page(jan_client)
         self.assertNotIn('Jozef Janssens', jan_page)
         self.assertNotIn('BE62 5100 0754 7061', jan_page)
         self.assertIn('value="Jan Peeters"', jan_page)
@@ -437,13 +434,13 @@ class FormTestCase(_SignCase):
                 base_url=BASE).get_data())
         self.assertNotIn('Jozef Janssens', json.dumps(state))
         # Jan's answers land on Jan's dossier only
-        self.post(jan_client, {'cared_name': "Paula Peeters"}, jan_page)
+        self.submit(jan_client, {'cared_name': "Paula Peeters"}, jan_page)
         self.assertEqual(self.form(maria)['answers']['cared_name'],
             "Jozef Janssens")
         self.assertEqual(self.form(jan)['answers']['cared_name'],
             "Paula Peeters")
         # Maria's token on Jan's session: refused
-        maria_csrf = csrf_of(self.page(maria_client))
+        maria_csrf = csrf_of(self.form_page(maria_client))
         response = jan_client.post('/balie/formulier/stand', base_url=BASE,
             json={'answers': {'cared_name': "X"}, 'shown': {}},
             headers={'X-CSRF-Token': maria_csrf})
@@ -451,7 +448,7 @@ class FormTestCase(_SignCase):
 
     def test_service_without_form_has_no_form_page(self):
         "Test that a service without a definition has no form page"
-        appointment = self.book()
+        appointment = self.book_call()
         with self.transaction():
             Service = Pool().get('balie.service')
             Service.write([Service(self.service)], {'form_definition': None})
@@ -463,12 +460,12 @@ class FormTestCase(_SignCase):
 
     def test_preview_saves_nothing(self):
         "Test that the clerk's preview of the form saves nothing"
-        appointment = self.book()
+        appointment = self.book_call()
         client = self.open(appointment, purpose='preview')
-        response = self.post(client, GOOD)
+        response = self.submit(client, GOOD)
         self.assertEqual(response.status_code, 303)
         self.assertIsNone(self.form(appointment))
-        self.assertIn(self.text('msg_document_preview'), text_of(
+        self.assertIn(self.text('balie_sign.msg_document_preview'), page_text(
                 client.get(response.headers['Location'], base_url=BASE)))
 
 

@@ -8,139 +8,18 @@ token are each refused with a clear page, and nothing entered is lost."""
 import base64
 import datetime as dt
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 import unittest
 import urllib.parse
-from pathlib import Path
 from unittest.mock import patch
-
-import requests
 
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from digitale_balie.tests.browser import browser_required
-from digitale_balie.tests.tools import (
-    BASE, OutboxCase, START, create_citizen, csrf_of)
-
-ROOT = Path(__file__).resolve().parents[3]
-OIDC_SCRIPT = Path(__file__).with_name('oidc_provider.js')
-OIDC_DIR = Path(os.environ.get('BALIE_OIDC_DIR') or ROOT / 'var' / 'oidc')
-CALLBACK = BASE + '/balie/identiteit/terug'
-MARIA = '85073003328'
-JAN = '90010112395'
-OTHER = '75031545611'
-HIGH = 'urn:be:fedict:iam:fas:Level500'
-SUBSTANTIAL = 'urn:be:fedict:iam:fas:Level450'
-CLIENT_SECRET = 'balie-client-secret-0123456789'
-
-
-def card_number(first_ten='5912345678'):
-    "A valid Belgian identity card number."
-    return first_ten + '%02d' % (int(first_ten) % 97 or 97)
-
-
-def oidc_missing():
-    "Why the OpenID provider cannot run here, or an empty list."
-    reasons = []
-    if not shutil.which('node'):
-        reasons.append('node not found (apt-get install nodejs; '
-            'scripts/bootstrap does)')
-    if not (OIDC_DIR / 'node_modules' / 'oidc-provider'
-            / 'package.json').is_file():
-        reasons.append('oidc-provider is missing in %s (run scripts/oidc; '
-            'scripts/bootstrap does)' % OIDC_DIR)
-    return reasons
-
-
-def require_oidc(name):
-    "Skip with the reason, or fail when BALIE_REQUIRE_BROWSER is set."
-    reasons = oidc_missing()
-    if reasons:
-        message = 'OpenID provider cannot run: ' + '; '.join(reasons)
-        if browser_required():
-            raise RuntimeError(message + ' (BALIE_REQUIRE_BROWSER is set)')
-        print('%s: skipped, %s' % (name, message), file=sys.stderr)
-        raise unittest.SkipTest(message)
-
-
-class OIDCProvider:
-    "oidc-provider in a Node process on a free port of 127.0.0.1."
-
-    def __init__(self, redirect_uris, jwks=None):
-        require_oidc(type(self).__name__)
-        self.directory = tempfile.mkdtemp(prefix='balie-oidc-')
-        clients = [{
-                'client_id': 'balie',
-                'client_secret': CLIENT_SECRET,
-                'redirect_uris': redirect_uris,
-                'grant_types': ['authorization_code'],
-                'response_types': ['code'],
-                'token_endpoint_auth_method': 'client_secret_basic',
-                }]
-        if jwks:
-            clients.append({
-                    'client_id': 'balie-jwt',
-                    'redirect_uris': redirect_uris,
-                    'grant_types': ['authorization_code'],
-                    'response_types': ['code'],
-                    'token_endpoint_auth_method': 'private_key_jwt',
-                    'jwks': jwks,
-                    })
-        settings = os.path.join(self.directory, 'provider.json')
-        with open(settings, 'w') as file:
-            json.dump({'clients': clients,
-                    'acr_values': [HIGH, SUBSTANTIAL]}, file)
-        self.log = open(os.path.join(self.directory, 'provider.log'), 'w+')
-        self.process = subprocess.Popen(
-            ['node', str(OIDC_SCRIPT), settings],
-            stdout=subprocess.PIPE, stderr=self.log, text=True,
-            env=dict(os.environ, BALIE_OIDC_DIR=str(OIDC_DIR)))
-        line = self.process.stdout.readline()
-        if not line:
-            self.stop()
-            self.log.seek(0)
-            raise RuntimeError('oidc-provider did not start: '
-                + self.log.read()[-2000:])
-        self.issuer = json.loads(line)['issuer']
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process.stdout.close()
-        self.log.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-    def login(self, url, national_number, acr=HIGH, redirect_uri=CALLBACK,
-            cancel=False):
-        """Log in at the provider as a citizen's browser does; return the
-        address the provider sends the citizen back to."""
-        session = requests.Session()
-        response = session.get(url, timeout=10)
-        response.raise_for_status()
-        action = re.search(r'action="([^"]+/%s)"' % (
-                'abort' if cancel else 'login'), response.text).group(1)
-        response = session.post(urllib.parse.urljoin(response.url, action),
-            data={'login': national_number, 'acr': acr},
-            allow_redirects=False, timeout=10)
-        for _ in range(10):
-            location = urllib.parse.urljoin(response.url,
-                response.headers['Location'])
-            if location.startswith(redirect_uri):
-                return location
-            response = session.get(location, allow_redirects=False,
-                timeout=10)
-        raise AssertionError('the provider did not send the citizen back')
+from balie_sign.tests.tools import (
+    CALLBACK, CLIENT_SECRET, HIGH, JAN, MARIA, OTHER, SUBSTANTIAL,
+    OIDCProvider, SignCase, card_number)
+from digitale_balie.tests.tools import BASE, START, csrf_of
 
 
 def local_path(url):
@@ -149,63 +28,7 @@ def local_path(url):
     return parts.path + ('?' + parts.query if parts.query else '')
 
 
-
-class _SignCase(OutboxCase):
-    "A municipality, video appointments in English and the portal"
-    modules = ['balie_sign']
-    oidc_settings = {}
-
-    def setUp(self):
-        super().setUp()
-        self.serve_portal()
-
-    def call(self, name="Maria Janssens", national_number=MARIA,
-            language='en', notify_by='email', start=START, started=True,
-            email='maria.janssens@example.be', mobile='+32470123456'):
-        """A citizen with a national register number in a video call (the
-        clerk started it); return the appointment id."""
-        if not getattr(self, 'service', None):
-            self.company, self.employees, self.service = self.setup_balie(
-                check_email_domain=False, **self.oidc_settings)
-        with self.transaction():
-            pool = Pool()
-            Appointment = pool.get('balie.appointment')
-            Identifier = pool.get('party.identifier')
-            party = create_citizen(name, lang=language)
-            if national_number:
-                Identifier(party=party, type='be_nn',
-                    code=national_number).save()
-            appointment = Appointment(Appointment.book_slot({
-                        'service': self.service, 'party': party.id,
-                        'start': start, 'notify_by': notify_by,
-                        'contact_email': email, 'contact_mobile': mobile,
-                        'language': language}))
-            if started:
-                Appointment.start_service([appointment])
-            return appointment.id
-
-    def get(self, client, path):
-        response = client.get(path, base_url=BASE)
-        return response.status_code, response.get_data(as_text=True)
-
-    def csrf(self, client, path):
-        status, html = self.get(client, path)
-        self.assertEqual(status, 200, html)
-        return csrf_of(html)
-
-    def dossier_of(self, appointment):
-        "The appointment's dossier id (inside a transaction)."
-        return Pool().get('balie.appointment')(appointment).dossier.id
-
-    def events(self, appointment, kind):
-        with self.transaction():
-            Event = Pool().get('balie.dossier.event')
-            return [e.description for e in Event.search([
-                        ('dossier', '=', self.dossier_of(appointment)),
-                        ('kind', '=', kind)], order=[('id', 'ASC')])]
-
-
-class IdentityTestCase(_SignCase):
+class IdentityTestCase(SignCase):
     "Test identity verification: online login and the visual check"
 
     provider = None
@@ -263,7 +86,7 @@ class IdentityTestCase(_SignCase):
     def dossier_identity(self, appointment):
         with self.transaction():
             Dossier = Pool().get('balie.dossier')
-            dossier = Dossier(self.dossier_of(appointment))
+            dossier = Dossier(self.dossier_id(appointment))
             return dossier.identity, dossier.identity_assurance
 
     # -- online login ------------------------------------------------------
@@ -273,7 +96,7 @@ class IdentityTestCase(_SignCase):
         self.need_provider()
         appointment = self.call()
         client = self.open(appointment)
-        status, html = self.get(client, '/balie')
+        status, html = self.page(client, '/balie')
         self.assertIn('href="/balie/identiteit"', html)
         url = self.start_login(client)
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
@@ -293,7 +116,7 @@ class IdentityTestCase(_SignCase):
         self.assertEqual(response.status_code, 303)
         self.assertEqual(response.headers['Location'],
             '/balie/identiteit?uitkomst=ok')
-        status, html = self.get(client, response.headers['Location'])
+        status, html = self.page(client, response.headers['Location'])
         self.assertIn('We know now that it is you', html)
         self.assertIn('id="identity-done"', html)
         self.assertNotIn('/balie/identiteit/start', html)
@@ -334,7 +157,7 @@ class IdentityTestCase(_SignCase):
         response = client.get(local_path(back), base_url=BASE)
         self.assertEqual(response.headers['Location'],
             '/balie/identiteit?uitkomst=mismatch')
-        status, html = self.get(client, response.headers['Location'])
+        status, html = self.page(client, response.headers['Location'])
         self.assertIn('does not match the details we have', html)
         check, = self.checks(appointment)
         self.assertEqual(check['state'], 'mismatch')
@@ -373,7 +196,7 @@ class IdentityTestCase(_SignCase):
                 '/balie/identiteit/terug?code=abc',
                 '/balie/identiteit/terug']:
             with self.subTest(path=path):
-                status, html = self.get(client, path)
+                status, html = self.page(client, path)
                 self.assertEqual(status, 400)
                 self.assertIn('This login is no longer valid', html)
         check, = self.checks(appointment)
@@ -397,7 +220,7 @@ class IdentityTestCase(_SignCase):
         response = client.get(local_path(back), base_url=BASE)
         self.assertEqual(response.headers['Location'],
             '/balie/identiteit?uitkomst=failed')
-        status, html = self.get(client, response.headers['Location'])
+        status, html = self.page(client, response.headers['Location'])
         self.assertIn('The login did not work. Nothing has changed', html)
         check, = self.checks(appointment)
         self.assertEqual((check['state'], check['reason']),
@@ -488,7 +311,7 @@ class IdentityTestCase(_SignCase):
         response = client.get(local_path(back), base_url=BASE)
         self.assertEqual(response.headers['Location'],
             '/balie/identiteit?uitkomst=denied')
-        status, html = self.get(client, response.headers['Location'])
+        status, html = self.page(client, response.headers['Location'])
         self.assertIn('You stopped the login', html)
         self.assertIn('/balie/identiteit/start', html)
         check, = self.checks(appointment)
@@ -503,7 +326,7 @@ class IdentityTestCase(_SignCase):
         maria_client = self.open(maria)
         jan_client = self.open(jan)
         back = self.provider.login(self.start_login(maria_client), MARIA)
-        status, html = self.get(jan_client, local_path(back))
+        status, html = self.page(jan_client, local_path(back))
         self.assertEqual(status, 400)
         self.assertNotIn('Maria', html)
         self.assertEqual(self.checks(jan), [])
@@ -532,20 +355,12 @@ class IdentityTestCase(_SignCase):
         self.assertEqual(response.headers['Location'],
             '/balie/identiteit?uitkomst=ok')
 
-    def configure(self, **values):
-        with self.transaction(_lock_tables=['balie_configuration']):
-            Configuration = Pool().get('balie.configuration')
-            config = Configuration(1)
-            for name, value in values.items():
-                setattr(config, name, value)
-            config.save()
-
     def test_login_not_configured_or_not_now(self):
         "Test a clear page without configuration, and outside the call"
         appointment = self.call()
         self.configure(oidc_issuer=None)
         client = self.open(appointment)
-        status, html = self.get(client, '/balie/identiteit')
+        status, html = self.page(client, '/balie/identiteit')
         self.assertNotIn('/balie/identiteit/start', html)
         self.assertIn('show your identity card', html)
         csrf = csrf_of(html)
@@ -559,10 +374,10 @@ class IdentityTestCase(_SignCase):
         later = self.call(name="Jan Peeters", national_number=JAN,
             start=START + dt.timedelta(hours=1), started=False)
         client = self.open(later)
-        status, html = self.get(client, '/balie/identiteit')
+        status, html = self.page(client, '/balie/identiteit')
         self.assertIn('during the video call', html)
         self.assertNotIn('href="/balie/identiteit"',
-            self.get(client, '/balie')[1])
+            self.page(client, '/balie')[1])
         response = client.post('/balie/identiteit/start', base_url=BASE,
             data={'csrf': csrf_of(html)})
         self.assertEqual(response.status_code, 409)
@@ -573,7 +388,7 @@ class IdentityTestCase(_SignCase):
         self.need_provider()
         appointment = self.call()
         client = self.open(appointment, purpose='preview')
-        status, html = self.get(client, '/balie/identiteit')
+        status, html = self.page(client, '/balie/identiteit')
         self.assertNotIn('/balie/identiteit/start', html)
         response = client.post('/balie/identiteit/start', base_url=BASE,
             data={'csrf': csrf_of(html)})
@@ -586,7 +401,7 @@ class IdentityTestCase(_SignCase):
         with self.transaction():
             pool = Pool()
             Wizard = pool.get('balie.identity.visual', type='wizard')
-            dossier = self.dossier_of(appointment)
+            dossier = self.dossier_id(appointment)
             session_id, _, _ = Wizard.create()
             with Transaction().set_context(active_model='balie.dossier',
                     active_id=dossier, active_ids=[dossier]):

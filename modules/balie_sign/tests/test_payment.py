@@ -23,11 +23,8 @@ from balie_sign.exceptions import PaymentError
 from balie_sign.payment import (
     epc_qr, format_communication, make_communication, parse_communication)
 from balie_sign.tests.payment_server import FakeMollie
-from balie_sign.tests.test_signature import Browser, _SignCase, page_text
+from balie_sign.tests.tools import BIC, IBAN, Browser, SignCase, page_text
 from digitale_balie.tests.tools import BASE, START, csrf_of, no_database
-
-IBAN = 'BE71 0961 2345 6769'
-BIC = 'GKCCBEBB'
 
 
 def decode_qr(qr):
@@ -41,8 +38,9 @@ def decode_qr(qr):
     return result.bytes
 
 
-class PaymentTestCase(_SignCase):
+class PaymentTestCase(SignCase):
     "The payment of a fee in the call"
+    client_class = Browser
 
     def setUp(self):
         super().setUp()
@@ -63,32 +61,6 @@ class PaymentTestCase(_SignCase):
         with self.transaction():
             Service = Pool().get('balie.service')
             Service.write([Service(self.service)], {'fee': Decimal('25.00')})
-
-    def request_payment(self, appointment, amount=None, description=None):
-        "The clerk asks for the service's fee with the dossier's button."
-        with self.transaction():
-            pool = Pool()
-            RequestPayment = pool.get('balie.payment.request', type='wizard')
-            Appointment = pool.get('balie.appointment')
-            Payment = pool.get('balie.payment')
-            dossier = Appointment(appointment).dossier
-            session_id, _, _ = RequestPayment.create()
-            with Transaction().set_context(active_model='balie.dossier',
-                    active_id=dossier.id, active_ids=[dossier.id]):
-                defaults = RequestPayment.execute(session_id, {}, 'start')[
-                    'view']['defaults']
-                self.assertEqual(defaults['amount'], Decimal('25.00'))
-                self.assertEqual(defaults['description'],
-                    "Mantelzorgpremie aanvragen")
-                RequestPayment.execute(session_id, {'start': {
-                            'dossier': dossier.id,
-                            'amount': amount or defaults['amount'],
-                            'description': (description
-                                or defaults['description']),
-                            }}, 'request')
-            payment, = Payment.search([('dossier', '=', dossier.id)],
-                order=[('id', 'DESC')], limit=1)
-            return payment.reference
 
     def payment(self, reference):
         with self.transaction():
@@ -125,7 +97,7 @@ class PaymentTestCase(_SignCase):
         self.assertEqual(parse_communication(payment['display']),
             payment['communication'])
         dossier = self.dossier_of(appointment)
-        requested, = self.events(dossier, 'payment')
+        requested, = self.dossier_events(dossier, 'payment')
         self.assertIn(payment['display'], requested)
 
         client = self.open(appointment)
@@ -159,7 +131,7 @@ class PaymentTestCase(_SignCase):
         payment = self.payment(reference)
         self.assertEqual((payment['state'], payment['method']),
             ('paid', 'transfer'))
-        self.assertEqual(len(self.events(dossier, 'payment')), 2)
+        self.assertEqual(len(self.dossier_events(dossier, 'payment')), 2)
         self.assertIn('id="payment-paid"', page_text(self.get(client, path)))
         self.get(client, path + '/overschrijving.pdf', status=404)
 
@@ -203,7 +175,7 @@ class PaymentTestCase(_SignCase):
         with self.assertRaises(PaymentError) as context:
             self.register(payment['display'], '25.00')
         self.assertIn('already paid', str(context.exception))
-        self.assertEqual(len(self.events(self.dossier_of(appointment),
+        self.assertEqual(len(self.dossier_events(self.dossier_of(appointment),
                     'payment')), 2)
 
     def test_online_payment_with_webhook(self):
@@ -248,7 +220,7 @@ class PaymentTestCase(_SignCase):
         for _ in range(3):
             self.assertEqual(self.webhook(provider_id), 200)
         dossier = self.dossier_of(appointment)
-        self.assertEqual(len(self.events(dossier, 'payment')), 2)
+        self.assertEqual(len(self.dossier_events(dossier, 'payment')), 2)
         page = page_text(self.get(client, path + '/terug'))
         self.assertIn('id="payment-paid"', page)
 
@@ -325,7 +297,7 @@ class PaymentTestCase(_SignCase):
         self.assertIn(self.text('balie_sign.msg_payment_return_paid'), page)
         self.assertEqual(self.payment(reference)['state'], 'paid')
         self.assertEqual(self.webhook(second), 200)
-        self.assertEqual(len(self.events(self.dossier_of(appointment),
+        self.assertEqual(len(self.dossier_events(self.dossier_of(appointment),
                     'payment')), 2)
         # a paid payment cannot be paid online again
         response = client.post(path, base_url=BASE,
@@ -384,18 +356,10 @@ class PaymentTestCase(_SignCase):
             self.assertEqual(payment.online_status, 'open')
             Payment.check_online([payment])
         self.assertEqual(self.payment(reference)['state'], 'paid')
-        with self.transaction():
-            pool = Pool()
-            Portal = pool.get('balie.portal')
-            Session = pool.get('balie.portal.session')
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            token, _ = Token.generate(Appointment(appointment), 'card')
-            session = Session.find(Session.open(token))
-            task, = [t for t in Portal.call_tasks(session)
-                if reference in t['href']]
-            self.assertTrue(task['done'])
-            self.assertIn('7,50', task['label'])
+        task, = [t for t in self.call_tasks(appointment, new_session=True)
+            if reference in t['href']]
+        self.assertTrue(task['done'])
+        self.assertIn('7,50', task['label'])
 
         second = self.request_payment(appointment)
         with self.transaction():

@@ -4,7 +4,6 @@
 call: consent, a one-time code by SMS or e-mail (or a recent online
 login), then a PAdES seal with an audit page, validated with pyHanko."""
 import datetime as dt
-import html
 import io
 import os
 import re
@@ -13,11 +12,9 @@ import tempfile
 import unittest
 
 from pypdf import PdfReader
-from werkzeug.test import Client
 
 from trytond import config
 from trytond.exceptions import UserError
-from trytond.i18n import gettext
 from trytond.model.exceptions import ValidationError
 from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME
@@ -25,144 +22,19 @@ from trytond.transaction import Transaction
 
 from balie_sign import pades
 from balie_sign.signature_code import derive_code, mask, normalize_code
-from digitale_balie.tests.tools import (
-    BASE, OutboxCase, START, csrf_of, no_database)
-
-PASSPHRASE = 'geheim-voor-de-test'
-CITIZEN_IP = '203.0.113.7'
-_CERTIFICATE = {}
-
-
-def signing_certificate():
-    "One self-signed certificate for the whole test run (RSA is slow)."
-    if not _CERTIFICATE:
-        _CERTIFICATE['p12'] = pades.make_test_certificate(
-            "Gemeente Voorbeeld (test)", "Gemeente Voorbeeld", PASSPHRASE)
-    return _CERTIFICATE['p12']
+from balie_sign.tests.tools import (
+    CITIZEN_IP, PASSPHRASE, Browser, SignCase, make_pdf, page_text,
+    signing_certificate)
+from digitale_balie.tests.tools import BASE, START, csrf_of, no_database
 
 
 def trusted():
     return [pades.certificate_of(signing_certificate(), PASSPHRASE)]
 
 
-def make_pdf(text="Aanvraag mantelzorgpremie"):
-    from weasyprint import HTML
-    return HTML(string='<h1>%s</h1><p>Naam: Maria Janssens</p>'
-        % html.escape(text)).write_pdf()
-
-
-class Browser(Client):
-    "The citizen's browser, from their own address."
-
-    def open(self, *args, **kwargs):
-        kwargs.setdefault('environ_base', {'REMOTE_ADDR': CITIZEN_IP})
-        return super().open(*args, **kwargs)
-
-
-
-def page_text(response):
-    return html.unescape(response.get_data(as_text=True))
-
-
-class _SignCase(OutboxCase):
-    "A municipality with a booked video call, its citizen on the portal"
-    modules = ['balie_sign']
-    client_class = Browser
-
-    def setUp(self):
-        super().setUp()
-        self.serve_portal()
-
-    def municipality(self, **configuration):
-        values = {
-            'signing_certificate': signing_certificate(),
-            'signing_passphrase': PASSPHRASE,
-            }
-        values.update(configuration)
-        self.company, self.employees, self.service = self.setup_balie(
-            **values)
-
-    def appointment(self, name="Maria Janssens", mobile='+32470123456',
-            email='maria.janssens@example.be', notify_by='email_sms',
-            start=START):
-        if not getattr(self, 'service', None):
-            self.municipality()
-        return self.book(self.service, start, notify_by=notify_by,
-            email=email, mobile=mobile, name=name)
-
-    def get(self, client, path, status=200):
-        response = client.get(path, base_url=BASE)
-        self.assertEqual(response.status_code, status, path)
-        return response
-
-    def post(self, client, path, data, status=303):
-        page = self.get(client, path).get_data(as_text=True)
-        data = dict(data, csrf=csrf_of(page))
-        response = client.post(path, base_url=BASE, data=data)
-        self.assertEqual(response.status_code, status,
-            page_text(response)[:2000])
-        return response
-
-    def text(self, message_id, language='nl', **values):
-        "A message as the citizen reads it."
-        with Transaction().start(DB_NAME, 0, context={'language': language}):
-            return gettext(message_id, **values)
-
-    def dossier_of(self, appointment):
-        with self.transaction():
-            return Pool().get('balie.appointment')(appointment).dossier.id
-
-    def events(self, dossier, kind):
-        with self.transaction():
-            Event = Pool().get('balie.dossier.event')
-            return [e.description for e in Event.search([
-                        ('dossier', '=', dossier), ('kind', '=', kind)],
-                    order=[('id', 'ASC')])]
-
-
-class SignatureTestCase(_SignCase):
+class SignatureTestCase(SignCase):
     "The signature of a PDF of the dossier"
-
-    def document(self, appointment, text="Aanvraag mantelzorgpremie"):
-        "The application form's PDF on the dossier."
-        with self.transaction():
-            pool = Pool()
-            Document = pool.get('balie.document')
-            Appointment = pool.get('balie.appointment')
-            record = Appointment(appointment)
-            document = Document.store(record.dossier, make_pdf(text),
-                'aanvraag.pdf', 'application_form', source='system',
-                appointment=record, description=text)
-            return document.id
-
-    def ask(self, appointment, document=None, title=None):
-        "The clerk asks for a signature with the dossier's button."
-        document = document or self.document(appointment)
-        with self.transaction():
-            pool = Pool()
-            RequestSignature = pool.get('balie.signature.request',
-                type='wizard')
-            Appointment = pool.get('balie.appointment')
-            dossier = Appointment(appointment).dossier
-            session_id, _, _ = RequestSignature.create()
-            with Transaction().set_context(active_model='balie.dossier',
-                    active_id=dossier.id, active_ids=[dossier.id]):
-                result = RequestSignature.execute(session_id, {}, 'start')
-                defaults = result['view']['defaults']
-                self.assertEqual(defaults['document'], document)
-                RequestSignature.execute(session_id, {'start': {
-                            'dossier': dossier.id,
-                            'document': document,
-                            'title': title or defaults['title'],
-                            }}, 'request')
-            SignatureRequest = pool.get('balie.signature.request')
-            request, = SignatureRequest.search([
-                    ('document', '=', document)])
-            # the citizen, through the dossier: read and searched
-            self.assertEqual(request.party, dossier.party)
-            self.assertIn(request, SignatureRequest.search(
-                    [('party', '=', dossier.party.id)]))
-            return request.reference
+    client_class = Browser
 
     def request(self, reference):
         with self.transaction():
@@ -197,9 +69,9 @@ class SignatureTestCase(_SignCase):
     def test_citizen_signs_with_a_code_by_sms(self):
         "Test the whole signature: read, consent, SMS code, PAdES seal"
         appointment = self.appointment()
-        reference = self.ask(appointment)
+        reference = self.ask_signature(appointment)
         dossier = self.dossier_of(appointment)
-        self.assertEqual(len(self.events(dossier, 'signature')), 1)
+        self.assertEqual(len(self.dossier_events(dossier, 'signature')), 1)
         client = self.open(appointment)
         path = '/balie/ondertekenen/%s' % reference
 
@@ -293,8 +165,9 @@ class SignatureTestCase(_SignCase):
             Dossier = Pool().get('balie.dossier')
             names = sorted(d.name for d in Dossier(dossier).documents)
             self.assertEqual(names, ['aanvraag-signed.pdf', 'aanvraag.pdf'])
-        self.assertEqual(len(self.events(dossier, 'signature')), 2)
-        self.assertIn('Maria Janssens', self.events(dossier, 'signature')[-1])
+        self.assertEqual(len(self.dossier_events(dossier, 'signature')), 2)
+        self.assertIn('Maria Janssens',
+            self.dossier_events(dossier, 'signature')[-1])
 
         # one byte changed after signing shows
         tampered = bytearray(signed)
@@ -306,22 +179,27 @@ class SignatureTestCase(_SignCase):
 
         # the same code again: already used, nothing changes
         response = client.post(path + '/code', base_url=BASE,
-            data={'code': code, 'csrf': self.csrf(client)})
+            data={'code': code, 'csrf': self.session_csrf(client)})
         self.assertEqual(response.status_code, 409)
         self.assertIn(self.text('balie_sign.msg_signature_code_used'),
             page_text(response))
         self.assertEqual(self.request(reference)['signed'], signed)
 
-    def csrf(self, client):
+    def open_request(self, appointment):
+        """The clerk asks for a signature, the citizen opens the portal:
+        the request's reference, the citizen's browser and the page."""
+        reference = self.ask_signature(appointment)
+        client = self.open(appointment)
+        return reference, client, '/balie/ondertekenen/%s' % reference
+
+    def session_csrf(self, client):
         "The session's form token, from the language switch of any page."
         return csrf_of(self.get(client, '/balie').get_data(as_text=True))
 
     def test_code_by_email_expires_and_is_replaced(self):
         "Test an expired e-mail code, then a new code that works"
         appointment = self.appointment()
-        reference = self.ask(appointment)
-        client = self.open(appointment)
-        path = '/balie/ondertekenen/%s' % reference
+        reference, client, path = self.open_request(appointment)
         self.post(client, path, {'consent': 'yes', 'method': 'email'})
         code = self.sent_code('email')
         mail = self.mailbox.messages[-1]
@@ -352,9 +230,7 @@ class SignatureTestCase(_SignCase):
     def test_wrong_codes_block_the_code(self):
         "Test that five wrong codes end a code, and a new one is needed"
         appointment = self.appointment()
-        reference = self.ask(appointment)
-        client = self.open(appointment)
-        path = '/balie/ondertekenen/%s' % reference
+        reference, client, path = self.open_request(appointment)
         self.post(client, path, {'consent': 'yes', 'method': 'sms'})
         code = self.sent_code('sms')
         wrong = str((int(code) + 1) % 1000000).zfill(6)
@@ -376,7 +252,7 @@ class SignatureTestCase(_SignCase):
     def test_another_citizens_request_is_not_found(self):
         "Test that a citizen cannot reach another citizen's signature"
         maria = self.appointment()
-        reference = self.ask(maria)
+        reference = self.ask_signature(maria)
         jan = self.appointment(name="Jan Peeters",
             start=START + dt.timedelta(minutes=30), mobile='+32470654321',
             email='jan.peeters@example.be')
@@ -384,7 +260,7 @@ class SignatureTestCase(_SignCase):
         path = '/balie/ondertekenen/%s' % reference
         for suffix in ['', '/code', '/document.pdf', '/ondertekend.pdf']:
             self.get(client, path + suffix, status=404)
-        csrf = self.csrf(client)
+        csrf = self.session_csrf(client)
         for suffix, data in [('', {'consent': 'yes', 'method': 'sms'}),
                 ('/code', {'code': '123456'}),
                 ('/code', {'action': 'resend', 'channel': 'sms'})]:
@@ -403,8 +279,8 @@ class SignatureTestCase(_SignCase):
         maria = self.appointment()
         jan = self.appointment(name="Jan Peeters",
             start=START + dt.timedelta(minutes=30))
-        jans_document = self.document(jan, "Aanvraag van Jan")
-        reference = self.ask(maria)
+        jans_document = self.signature_document(jan, "Aanvraag van Jan")
+        reference = self.ask_signature(maria)
         with self.transaction():
             SignatureRequest = Pool().get('balie.signature.request')
             request, = SignatureRequest.search(
@@ -434,9 +310,7 @@ class SignatureTestCase(_SignCase):
         self.municipality(oidc_issuer='https://login.voorbeeld.example',
             oidc_client_id='balie')
         appointment = self.appointment()
-        reference = self.ask(appointment)
-        client = self.open(appointment)
-        path = '/balie/ondertekenen/%s' % reference
+        reference, client, path = self.open_request(appointment)
         self.assertIn('id="method-identity"',
             page_text(self.get(client, path)))
         response = self.post(client, path,
@@ -474,9 +348,7 @@ class SignatureTestCase(_SignCase):
         "Test that without a certificate the signature waits for the seal"
         self.municipality(signing_certificate=None)
         appointment = self.appointment()
-        reference = self.ask(appointment)
-        client = self.open(appointment)
-        path = '/balie/ondertekenen/%s' % reference
+        reference, client, path = self.open_request(appointment)
         self.post(client, path, {'consent': 'yes', 'method': 'sms'})
         self.post(client, path + '/code', {'code': self.sent_code()})
         request = self.request(reference)
@@ -537,7 +409,7 @@ class SignatureTestCase(_SignCase):
     def test_preview_signs_nothing(self):
         "Test that the clerk's preview of the page cannot sign"
         appointment = self.appointment()
-        reference = self.ask(appointment)
+        reference = self.ask_signature(appointment)
         client = self.open(appointment, purpose='preview')
         path = '/balie/ondertekenen/%s' % reference
         response = self.post(client, path,
@@ -549,19 +421,11 @@ class SignatureTestCase(_SignCase):
     def test_call_tasks_show_the_signature(self):
         "Test that the waiting room's tasks offer the signature, then done"
         appointment = self.appointment()
-        reference = self.ask(appointment)
-        with self.transaction():
-            pool = Pool()
-            Portal = pool.get('balie.portal')
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            Session = pool.get('balie.portal.session')
-            token, _ = Token.generate(Appointment(appointment), 'card')
-            session = Session.find(Session.open(token))
-            tasks = [t for t in Portal.call_tasks(session)
-                if reference in t['href']]
-            self.assertEqual(len(tasks), 1)
-            self.assertFalse(tasks[0]['done'])
+        reference = self.ask_signature(appointment)
+        tasks = [t for t in self.call_tasks(appointment, new_session=True)
+            if reference in t['href']]
+        self.assertEqual(len(tasks), 1)
+        self.assertFalse(tasks[0]['done'])
 
 
 @no_database
