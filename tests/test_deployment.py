@@ -49,6 +49,8 @@ DOCKERFILE = os.path.join(ROOT, 'Dockerfile')
 DOCKERIGNORE = os.path.join(ROOT, '.dockerignore')
 ENV_EXAMPLE = os.path.join(ROOT, '.env.example')
 DOCKER_DIR = os.path.join(ROOT, 'docker')
+# where the Dockerfile copies docker/*
+IMAGE_LIB = '/usr/local/lib/balie/'
 TRYTOND_CONF = os.path.join(DOCKER_DIR, 'trytond.conf')
 ENTRYPOINT = os.path.join(DOCKER_DIR, 'entrypoint.sh')
 DB_TOOL = os.path.join(DOCKER_DIR, 'balie_db.py')
@@ -442,6 +444,13 @@ def prosody_rejects(token, prosody, now):
     return None
 
 
+
+def runnable(args):
+    """A service's command as it runs here: the image's copies of docker/*
+    (/usr/local/lib/balie/..., see the Dockerfile) are the files in docker/."""
+    return [os.path.join(DOCKER_DIR, arg[len(IMAGE_LIB):])
+        if arg.startswith(IMAGE_LIB) else arg for arg in args]
+
 @unittest.skipIf(yaml is None, "PyYAML is not installed (test dependency)")
 @no_database
 class ComposeTestCase(unittest.TestCase):
@@ -562,7 +571,7 @@ class ComposeTestCase(unittest.TestCase):
             if not k.startswith('TRYTOND_')}
         env['TRYTOND_CONFIG'] = TRYTOND_CONF
         for name in sorted(WEB_SERVICES):
-            args = command(services[name])
+            args = runnable(command(services[name]))
             with self.subTest(service=name):
                 result = subprocess.run(
                     [gunicorn, '--check-config'] + args[1:],
@@ -1056,7 +1065,7 @@ class HealthCheckTestCase(unittest.TestCase):
         with socket.socket() as probe:
             probe.bind(('127.0.0.1', 0))
             port = probe.getsockname()[1]
-        args = command(resolved_services()['trytond'])
+        args = runnable(command(resolved_services()['trytond']))
         args[args.index('--bind') + 1] = '127.0.0.1:%d' % port
         # two workers are enough to see several, and spare the machine
         args[args.index('--workers') + 1] = '2'
