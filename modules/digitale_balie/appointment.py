@@ -3,6 +3,7 @@
 import datetime as dt
 import gc
 
+from sql.conditionals import Coalesce
 from sql.operators import Equal
 
 from trytond import backend, config
@@ -110,6 +111,9 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
     date = fields.Function(fields.Date("Date"), 'get_local',
         searcher='search_date')
     start_time = fields.Function(fields.Time("Time"), 'get_local')
+    buffer_end = fields.DateTime("Busy Until", readonly=True,
+        help="The end of the appointment with the service's buffer: "
+        "the clerk's time that no other appointment may share.")
 
     del _states
 
@@ -122,7 +126,8 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
                 'digitale_balie.msg_appointment_end_after_start'),
             ('employee_overlap', Exclude(t,
                     (t.employee, Equal),
-                    (TSRange(t.start, t.end, '[)'), RangeOverlap),
+                    (TSRange(t.start, Coalesce(t.buffer_end, t.end), '[)'),
+                        RangeOverlap),
                     where=t.state != 'cancelled'),
                 'digitale_balie.msg_appointment_overlap'),
             ]
@@ -204,6 +209,24 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         if backend.name == 'postgresql':
             cls._ensure_btree_gist()
         super().__register__(module)
+        # appointments from before buffer_end: their buffer from the service
+        # (the constraint reads a missing buffer_end as the end)
+        # (the constraint reads a missing buffer_end as the end; rows that
+        # already break a buffer keep it missing rather than stop the update)
+        if (backend.name == 'postgresql'
+                and backend.TableHandler.table_exist('balie_service')):
+            cursor = Transaction().connection.cursor()
+            cursor.execute('SAVEPOINT balie_buffer_end')
+            try:
+                cursor.execute(
+                    'UPDATE "%s" AS a SET buffer_end = a."end" '
+                    '+ COALESCE(s.buffer, interval \'0\') FROM "%s" AS s '
+                    'WHERE s.id = a.service AND a.buffer_end IS NULL'
+                    % (cls._table, 'balie_service'))
+            except backend.DatabaseIntegrityError:
+                cursor.execute('ROLLBACK TO SAVEPOINT balie_buffer_end')
+            else:
+                cursor.execute('RELEASE SAVEPOINT balie_buffer_end')
 
     @classmethod
     def _ensure_btree_gist(cls):
@@ -309,7 +332,33 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         for values in vlist:
             if not values.get('number'):
                 values['number'] = config.appointment_sequence.get()
+            cls._set_buffer_end(values)
         return super().create(vlist)
+
+    @classmethod
+    def _set_buffer_end(cls, values, record=None):
+        "Fill buffer_end from the values' (or the record's) end and service."
+        Service = Pool().get('balie.service')
+        end = values.get('end', record.end if record else None)
+        service = values.get('service',
+            record.service.id if record and record.service else None)
+        if end and service is not None:
+            values['buffer_end'] = end + (
+                Service(service).buffer or dt.timedelta(0))
+
+    @classmethod
+    def write(cls, *args):
+        actions = iter(args)
+        args = []
+        for records, values in zip(actions, actions):
+            if 'end' in values or 'service' in values:
+                for record in records:
+                    values_ = values.copy()
+                    cls._set_buffer_end(values_, record)
+                    args.extend(([record], values_))
+            else:
+                args.extend((records, values))
+        super().write(*args)
 
     @classmethod
     def copy(cls, appointments, default=None):
@@ -321,6 +370,7 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         default.setdefault('delay_minutes', None)
         default.setdefault('delay_text', None)
         default.setdefault('state', 'booked')
+        default.setdefault('buffer_end', None)
         return super().copy(appointments, default=default)
 
     @classmethod
@@ -691,13 +741,20 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         subject = values.pop('subject', None)
         dossier = values.pop('dossier', None)
 
-        if employee is not None and cls._busy_rows(
-                [getattr(employee, 'id', employee)], start,
-                start + service.duration + service.buffer, limit=1):
-            # the usual answer to a lost race, without computing the day
-            raise SlotUnavailableError(gettext(
-                    'digitale_balie.msg_slot_unavailable',
-                    when=cls._format_when(start)))
+        employee = getattr(employee, 'id', employee)
+        busy_until = start + service.duration + (
+            service.buffer or dt.timedelta(0))
+        if employee is not None:
+            # queue behind the clerk's other bookings of that day first, so
+            # that the checks below read after a rival's booking; the
+            # overlap constraint on [start, end + buffer) stays the judge
+            with cls._concurrency_guard(start):
+                cls.lock_slots([(employee, start, busy_until)])
+            if cls._busy_rows([employee], start, busy_until, limit=1):
+                # the usual answer to a lost race, without computing the day
+                raise SlotUnavailableError(gettext(
+                        'digitale_balie.msg_slot_unavailable',
+                        when=cls._format_when(start)))
         candidates = [s for s in cls._free_slots(
                 service, engine.to_local(start).date(),
                 engine.to_local(start).date(), employee)
@@ -707,6 +764,14 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
                     'digitale_balie.msg_slot_unavailable',
                     when=cls._format_when(start)))
         slot = candidates[0]
+        if employee is None:
+            with cls._concurrency_guard(start):
+                cls.lock_slots([(slot.employee, start, busy_until)])
+            if cls._busy_rows([slot.employee], start, busy_until, limit=1):
+                # offered a moment ago, booked by a rival since
+                raise SlotTakenError(gettext(
+                        'digitale_balie.msg_slot_taken',
+                        when=cls._format_when(start)))
         channel = values.setdefault('channel', 'video')
         if channel not in service.channels:
             raise SlotUnavailableError(gettext(
