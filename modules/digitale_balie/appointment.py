@@ -22,7 +22,8 @@ from . import slots as engine
 from .availability import AvailabilityMixin, parse_utc
 from .configuration import LANGUAGES
 from .exceptions import (
-    DatabaseSetupError, SlotTakenError, SlotUnavailableError)
+    CitizenValidationError, DatabaseSetupError, SlotTakenError,
+    SlotUnavailableError)
 from .outbox import REACHED
 from .service import CHANNELS
 
@@ -306,6 +307,39 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         values = super().preprocess_values(mode, values)
         if mode == 'create':
             values.setdefault('booked_by', Transaction().user or None)
+        return cls._clean_citizen_values(values)
+
+    @classmethod
+    def _clean_citizen_values(cls, values):
+        """The contact data and texts through the citizen data's one path
+        (party.py): e-mail and mobile checked and normalised, SMS only to
+        a mobile, the note without control characters."""
+        from .party import TEXT_SIZE, clean_text, parse_email, parse_phone
+        Configuration = Pool().get('balie.configuration')
+
+        def label(name):
+            return cls.fields_get([name])[name]['string']
+        if 'note' in values:
+            values['note'] = clean_text(
+                values['note'], label('note'), TEXT_SIZE, multiline=True)
+        if values.get('contact_email'):
+            values['contact_email'] = parse_email(values['contact_email'],
+                check_domain=Configuration(1).check_email_domain)
+        elif 'contact_email' in values:
+            values['contact_email'] = None
+        if values.get('contact_mobile'):
+            mobile, sms = parse_phone(values['contact_mobile'])
+            if values.get('notify_by') in {'sms', 'email_sms'} and not sms:
+                raise CitizenValidationError(gettext(
+                        'digitale_balie.msg_notify_sms_impossible',
+                        phone=mobile))
+            values['contact_mobile'] = mobile
+        elif 'contact_mobile' in values:
+            values['contact_mobile'] = None
+        for name in ['delay_text']:
+            if isinstance(values.get(name), str):
+                values[name] = clean_text(
+                    values[name], label(name), TEXT_SIZE, multiline=True)
         return values
 
     @classmethod
@@ -740,6 +774,13 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         employee = values.pop('employee', None)
         subject = values.pop('subject', None)
         dossier = values.pop('dossier', None)
+        if subject is not None:
+            from .party import NAME_SIZE, clean_text
+            subject = clean_text(subject,
+                Dossier.fields_get(['subject'])['subject']['string'],
+                NAME_SIZE) or None
+        # refused before any lock or query: the same checks as create's
+        values = cls._clean_citizen_values(values)
 
         employee = getattr(employee, 'id', employee)
         busy_until = start + service.duration + (
