@@ -131,21 +131,29 @@ def free_slots(
     last_day = to_local(window_end, tz).date()
     while day <= last_day:
         if day not in closing_days:
+            # a clerk's touching (or overlapping) blocks of the day are one
+            # stretch of time: laid out as one, adjacent blocks give the
+            # slots of the block covering them, and no slot's buffer runs
+            # into the next block's first slot
+            opened = {}
             for block in by_weekday.get(day.weekday(), []):
                 if block.valid_from and day < block.valid_from:
                     continue
                 if block.valid_to and day > block.valid_to:
                     continue
-                block_start = block_utc(day, block.start_time)
-                block_end = block_utc(day, block.end_time)
-                start = block_start
-                while start + duration <= block_end:
-                    end = start + duration
-                    if (start >= window_start and end <= window_end
-                            and calendar.is_free(
-                                block.employee, start, end + buffer)):
-                        slots.append(Slot(start, end, block.employee))
-                    start += step
+                opened.setdefault(block.employee, []).append((
+                        block_utc(day, block.start_time),
+                        block_utc(day, block.end_time)))
+            for employee, intervals in opened.items():
+                for block_start, block_end in merge_intervals(intervals):
+                    start = block_start
+                    while start + duration <= block_end:
+                        end = start + duration
+                        if (start >= window_start and end <= window_end
+                                and calendar.is_free(
+                                    employee, start, end + buffer)):
+                            slots.append(Slot(start, end, employee))
+                        start += step
         day += dt.timedelta(days=1)
     slots.sort()
     return slots
