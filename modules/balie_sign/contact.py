@@ -12,7 +12,7 @@ from trytond.transaction import Transaction
 
 from digitale_balie import clock
 from digitale_balie.exceptions import CitizenValidationError
-from digitale_balie.party import parse_email, parse_phone
+from digitale_balie.party import clean_text, parse_email, parse_phone
 
 STATES = [
     ('proposed', "Proposed"),
@@ -48,9 +48,22 @@ def validate_details(form):
     come back as typed where they are wrong."""
     Configuration = Pool().get('balie.configuration')
     values, errors = {}, {}
+    labels = None
     for name in FIELDS:
-        # control characters (NUL!) are no text, and PostgreSQL refuses NUL
-        value = ' '.join(CONTROL.sub(' ', str(form.get(name) or '')).split())
+        # control characters (NUL!) are no text, and PostgreSQL refuses NUL;
+        # the citizen data's one path (digitale_balie.party.clean_text)
+        # also NFC-normalises and refuses half a surrogate pair
+        value = CONTROL.sub(' ', str(form.get(name) or ''))
+        try:
+            value = clean_text(value, name, size=None)
+        except CitizenValidationError:
+            if labels is None:
+                labels = Pool().get('balie.contact.proposal').labels()
+            values[name] = ''
+            errors[name] = gettext('digitale_balie.msg_text_unstorable',
+                field=labels[name])
+            continue
+        value = ' '.join(value.split())
         values[name] = value[:MAX_LENGTH[name]]
         if len(value) > MAX_LENGTH[name]:
             errors[name] = gettext('balie_sign.msg_contact_too_long')

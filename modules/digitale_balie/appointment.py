@@ -3,6 +3,7 @@
 import datetime as dt
 import gc
 
+from sql.conditionals import Coalesce
 from sql.operators import Equal
 
 from trytond import backend, config
@@ -21,7 +22,8 @@ from . import slots as engine
 from .availability import AvailabilityMixin, parse_utc
 from .configuration import LANGUAGES
 from .exceptions import (
-    DatabaseSetupError, SlotTakenError, SlotUnavailableError)
+    CitizenValidationError, DatabaseSetupError, SlotTakenError,
+    SlotUnavailableError)
 from .outbox import REACHED
 from .service import CHANNELS
 
@@ -110,6 +112,9 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
     date = fields.Function(fields.Date("Date"), 'get_local',
         searcher='search_date')
     start_time = fields.Function(fields.Time("Time"), 'get_local')
+    buffer_end = fields.DateTime("Busy Until", readonly=True,
+        help="The end of the appointment with the service's buffer: "
+        "the clerk's time that no other appointment may share.")
 
     del _states
 
@@ -122,7 +127,8 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
                 'digitale_balie.msg_appointment_end_after_start'),
             ('employee_overlap', Exclude(t,
                     (t.employee, Equal),
-                    (TSRange(t.start, t.end, '[)'), RangeOverlap),
+                    (TSRange(t.start, Coalesce(t.buffer_end, t.end), '[)'),
+                        RangeOverlap),
                     where=t.state != 'cancelled'),
                 'digitale_balie.msg_appointment_overlap'),
             ]
@@ -204,6 +210,24 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         if backend.name == 'postgresql':
             cls._ensure_btree_gist()
         super().__register__(module)
+        # appointments from before buffer_end: their buffer from the service
+        # (the constraint reads a missing buffer_end as the end)
+        # (the constraint reads a missing buffer_end as the end; rows that
+        # already break a buffer keep it missing rather than stop the update)
+        if (backend.name == 'postgresql'
+                and backend.TableHandler.table_exist('balie_service')):
+            cursor = Transaction().connection.cursor()
+            cursor.execute('SAVEPOINT balie_buffer_end')
+            try:
+                cursor.execute(
+                    'UPDATE "%s" AS a SET buffer_end = a."end" '
+                    '+ COALESCE(s.buffer, interval \'0\') FROM "%s" AS s '
+                    'WHERE s.id = a.service AND a.buffer_end IS NULL'
+                    % (cls._table, 'balie_service'))
+            except backend.DatabaseIntegrityError:
+                cursor.execute('ROLLBACK TO SAVEPOINT balie_buffer_end')
+            else:
+                cursor.execute('RELEASE SAVEPOINT balie_buffer_end')
 
     @classmethod
     def _ensure_btree_gist(cls):
@@ -283,6 +307,39 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         values = super().preprocess_values(mode, values)
         if mode == 'create':
             values.setdefault('booked_by', Transaction().user or None)
+        return cls._clean_citizen_values(values)
+
+    @classmethod
+    def _clean_citizen_values(cls, values):
+        """The contact data and texts through the citizen data's one path
+        (party.py): e-mail and mobile checked and normalised, SMS only to
+        a mobile, the note without control characters."""
+        from .party import TEXT_SIZE, clean_text, parse_email, parse_phone
+        Configuration = Pool().get('balie.configuration')
+
+        def label(name):
+            return cls.fields_get([name])[name]['string']
+        if 'note' in values:
+            values['note'] = clean_text(
+                values['note'], label('note'), TEXT_SIZE, multiline=True)
+        if values.get('contact_email'):
+            values['contact_email'] = parse_email(values['contact_email'],
+                check_domain=Configuration(1).check_email_domain)
+        elif 'contact_email' in values:
+            values['contact_email'] = None
+        if values.get('contact_mobile'):
+            mobile, sms = parse_phone(values['contact_mobile'])
+            if values.get('notify_by') in {'sms', 'email_sms'} and not sms:
+                raise CitizenValidationError(gettext(
+                        'digitale_balie.msg_notify_sms_impossible',
+                        phone=mobile))
+            values['contact_mobile'] = mobile
+        elif 'contact_mobile' in values:
+            values['contact_mobile'] = None
+        for name in ['delay_text']:
+            if isinstance(values.get(name), str):
+                values[name] = clean_text(
+                    values[name], label(name), TEXT_SIZE, multiline=True)
         return values
 
     @classmethod
@@ -309,7 +366,33 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         for values in vlist:
             if not values.get('number'):
                 values['number'] = config.appointment_sequence.get()
+            cls._set_buffer_end(values)
         return super().create(vlist)
+
+    @classmethod
+    def _set_buffer_end(cls, values, record=None):
+        "Fill buffer_end from the values' (or the record's) end and service."
+        Service = Pool().get('balie.service')
+        end = values.get('end', record.end if record else None)
+        service = values.get('service',
+            record.service.id if record and record.service else None)
+        if end and service is not None:
+            values['buffer_end'] = end + (
+                Service(service).buffer or dt.timedelta(0))
+
+    @classmethod
+    def write(cls, *args):
+        actions = iter(args)
+        args = []
+        for records, values in zip(actions, actions):
+            if 'end' in values or 'service' in values:
+                for record in records:
+                    values_ = values.copy()
+                    cls._set_buffer_end(values_, record)
+                    args.extend(([record], values_))
+            else:
+                args.extend((records, values))
+        super().write(*args)
 
     @classmethod
     def copy(cls, appointments, default=None):
@@ -321,6 +404,7 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         default.setdefault('delay_minutes', None)
         default.setdefault('delay_text', None)
         default.setdefault('state', 'booked')
+        default.setdefault('buffer_end', None)
         return super().copy(appointments, default=default)
 
     @classmethod
@@ -691,14 +775,28 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
         employee = values.pop('employee', None)
         subject = values.pop('subject', None)
         dossier = values.pop('dossier', None)
+        if subject is not None:
+            from .party import NAME_SIZE, clean_text
+            subject = clean_text(subject,
+                Dossier.fields_get(['subject'])['subject']['string'],
+                NAME_SIZE) or None
+        # refused before any lock or query: the same checks as create's
+        values = cls._clean_citizen_values(values)
 
-        if employee is not None and cls._busy_rows(
-                [getattr(employee, 'id', employee)], start,
-                start + service.duration + service.buffer, limit=1):
-            # the usual answer to a lost race, without computing the day
-            raise SlotUnavailableError(gettext(
-                    'digitale_balie.msg_slot_unavailable',
-                    when=cls._format_when(start)))
+        employee = getattr(employee, 'id', employee)
+        busy_until = start + service.duration + (
+            service.buffer or dt.timedelta(0))
+        if employee is not None:
+            # queue behind the clerk's other bookings of that day first, so
+            # that the checks below read after a rival's booking; the
+            # overlap constraint on [start, end + buffer) stays the judge
+            with cls._concurrency_guard(start):
+                cls.lock_slots([(employee, start, busy_until)])
+            if cls._busy_rows([employee], start, busy_until, limit=1):
+                # the usual answer to a lost race, without computing the day
+                raise SlotUnavailableError(gettext(
+                        'digitale_balie.msg_slot_unavailable',
+                        when=cls._format_when(start)))
         candidates = [s for s in cls._free_slots(
                 service, engine.to_local(start).date(),
                 engine.to_local(start).date(), employee)
@@ -708,6 +806,14 @@ class Appointment(AvailabilityMixin, Workflow, ModelSQL, ModelView):
                     'digitale_balie.msg_slot_unavailable',
                     when=cls._format_when(start)))
         slot = candidates[0]
+        if employee is None:
+            with cls._concurrency_guard(start):
+                cls.lock_slots([(slot.employee, start, busy_until)])
+            if cls._busy_rows([slot.employee], start, busy_until, limit=1):
+                # offered a moment ago, booked by a rival since
+                raise SlotTakenError(gettext(
+                        'digitale_balie.msg_slot_taken',
+                        when=cls._format_when(start)))
         channel = values.setdefault('channel', 'video')
         if channel not in service.channels:
             raise SlotUnavailableError(gettext(

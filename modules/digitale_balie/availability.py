@@ -9,6 +9,7 @@ import hashlib
 from contextlib import contextmanager
 
 from sql import Select
+from sql.conditionals import Coalesce
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -107,7 +108,6 @@ class AvailabilityMixin:
         Service = pool.get('balie.service')
         ServiceEmployee = pool.get('balie.service-company.employee')
         Employee = pool.get('company.employee')
-        Date = pool.get('ir.date')
         transaction = Transaction()
         config = Configuration(1)
         employee = getattr(employee, 'id', employee)
@@ -135,10 +135,18 @@ class AvailabilityMixin:
                 condition=link.employee == employee_table.id).select(
                 link.employee, employee_table.start_date,
                 employee_table.end_date, where=where))
-        date = transaction.context.get('date') or Date.today()
-        qualified = sorted(e for e, start_date, end_date in cursor
-            if (start_date or dt.date.min) <= date
-            <= (end_date or dt.date.max))
+        # employment is judged on the slot's date, not today's: a clerk
+        # who leaves in three days has slots until then, one who starts
+        # next week from that day on; the days outside are busy
+        first_day = engine.to_local(window_start).date()
+        last_day = engine.to_local(window_end).date()
+        employed = {}
+        for employee_id, start_date, end_date in cursor:
+            start_date, end_date = _as_date(start_date), _as_date(end_date)
+            if ((start_date or dt.date.min) <= last_day
+                    and (end_date or dt.date.max) >= first_day):
+                employed[employee_id] = (start_date, end_date)
+        qualified = sorted(employed)
         if not qualified:
             return []
 
@@ -159,6 +167,13 @@ class AvailabilityMixin:
         closing_days = {_as_date(d) for d, in cursor}
 
         busy = {e: [] for e in qualified}
+        for employee_id, (start_date, end_date) in employed.items():
+            if start_date and start_date > first_day:
+                busy[employee_id].append((window_start,
+                        engine.local_day_bounds(start_date)[0]))
+            if end_date and end_date < last_day:
+                busy[employee_id].append((
+                        engine.local_day_bounds(end_date)[1], window_end))
         exception = ScheduleException.__table__()
         cursor.execute(*exception.select(
                 exception.employee, exception.start, exception.end,
@@ -175,10 +190,11 @@ class AvailabilityMixin:
         max_buffer = max(buffers.values(), default=dt.timedelta(0))
         lo, hi = window_start - max_buffer, window_end + service.buffer
         # one range query for all existing appointments of all clerks
+        # (their end with the buffer stored at booking: what the database's
+        # overlap constraint holds them to)
         for employee_id, start, end, service_id in cls._busy_rows(
                 qualified, lo, hi, exclude=exclude):
-            busy[employee_id].append((_as_datetime(start), _as_datetime(end)
-                    + buffers.get(service_id, dt.timedelta(0))))
+            busy[employee_id].append((_as_datetime(start), _as_datetime(end)))
         # and the slots held for citizens booking online
         BookingRequest = pool.get('balie.booking.request')
         for employee_id, start, end, service_id in BookingRequest.held_rows(
@@ -192,7 +208,8 @@ class AvailabilityMixin:
 
     @classmethod
     def _busy_rows(cls, employees, lo, hi, limit=None, exclude=None):
-        "(employee, start, end, service) of the bookings overlapping [lo, hi)"
+        """(employee, start, end + buffer, service) of the bookings whose
+        time with their buffer overlaps [lo, hi)"""
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         if transaction.database.has_range():
@@ -203,20 +220,23 @@ class AvailabilityMixin:
             # prepares the statement (from its 5th run on a connection)
             # could not use the partial index and read the whole table
             cursor.execute(
-                'SELECT employee, start, "end", service FROM "%s" '
+                'SELECT employee, start, COALESCE(buffer_end, "end"), '
+                'service FROM "%s" '
                 "WHERE employee = ANY(%%s) AND state != 'cancelled' "
                 'AND id != %%s '
-                "AND tsrange(start, \"end\", '[)') && tsrange(%%s, %%s, '[)')"
+                "AND tsrange(start, COALESCE(buffer_end, \"end\"), '[)') "
+                "&& tsrange(%%s, %%s, '[)')"
                 % cls._table + (' LIMIT %d' % limit if limit else ''),
                 (list(employees), exclude or -1, lo, hi))
         else:
             table = cls.__table__()
+            end = Coalesce(table.buffer_end, table.end)
             cursor.execute(*table.select(
-                    table.employee, table.start, table.end, table.service,
+                    table.employee, table.start, end, table.service,
                     where=table.employee.in_(list(employees))
                     & (table.state != 'cancelled')
                     & (table.id != (exclude or -1))
-                    & (table.start < hi) & (table.end > lo),
+                    & (table.start < hi) & (end > lo),
                     limit=limit))
         return cursor.fetchall()
 

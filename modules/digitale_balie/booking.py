@@ -19,7 +19,8 @@ from .availability import format_utc, parse_utc
 from .configuration import LANGUAGES
 from .dates import locale_of
 from .exceptions import CitizenValidationError, SlotUnavailableError
-from .party import parse_email, parse_national_number, parse_phone
+from .party import (
+    clean_name, parse_email, parse_national_number, parse_phone)
 from .service import CHANNELS
 
 OFFERED_SLOTS = 10
@@ -267,6 +268,9 @@ class Book(Wizard):
         if not citizen.party and not citizen.name:
             raise CitizenValidationError(
                 gettext('digitale_balie.msg_citizen_name_required'))
+        if not citizen.party:
+            citizen.name = clean_name(citizen.name,
+                citizen.__class__.fields_get(['name'])['name']['string'])
         # offer every way the citizen can be reached
         self.contact.by_email = bool(citizen.email)
         self.contact.by_sms = bool(citizen.sms_possible)

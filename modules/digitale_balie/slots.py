@@ -4,10 +4,13 @@
 
 Opening hours are wall-clock times in the municipality's time zone; every
 other time is naive UTC, as Tryton stores it.  A block of opening hours is
-converted to UTC once, at its two ends, and slots are then laid out in real
-elapsed time: on the DST Sundays a 01:00-04:00 block is two hours long in
-spring and four hours long in autumn, so there are neither phantom slots in
-the missing hour nor lost slots in the repeated one.
+converted to UTC once, at its two ends (wall_to_utc: a repeated time is its
+first occurrence, a time in the spring gap the instant of the jump), and
+slots are then laid out in real elapsed time: on the DST Sundays a
+01:00-04:00 block is two hours long in spring and four hours long in
+autumn, so there are neither phantom slots in the missing hour nor lost
+slots in the repeated one, and adjacent blocks give the slots of one block
+covering them.
 """
 import bisect
 import datetime as dt
@@ -25,6 +28,32 @@ def to_utc(date, time, fold=0, tz=TIMEZONE):
     "Convert a local wall-clock date and time to naive UTC."
     local = dt.datetime.combine(date, time).replace(tzinfo=tz, fold=fold)
     return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def wall_to_utc(date, time, tz=TIMEZONE):
+    """The instant the wall clock of the day first shows the time.
+
+    A time repeated in the autumn fold is its first occurrence; a time in
+    the spring gap, which the clock never shows, is the instant of the jump
+    (02:30 on the spring Sunday is 03:00 CEST).  So a block's end and the
+    next block's start are the same instant, and adjacent blocks give the
+    slots of one block covering them."""
+    naive = dt.datetime.combine(date, time)
+    first = to_utc(date, time, fold=0, tz=tz)
+    if to_local(first, tz).replace(tzinfo=None) == naive:
+        return first
+    # in the gap: the first instant whose wall clock is past the time,
+    # between the two readings of the offset (whole seconds)
+    lo, hi = to_utc(date, time, fold=1, tz=tz), first
+    if lo > hi:
+        lo, hi = hi, lo
+    while hi - lo > dt.timedelta(seconds=1):
+        mid = lo + dt.timedelta(seconds=(hi - lo).total_seconds() // 2)
+        if to_local(mid, tz).replace(tzinfo=None) >= naive:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def to_local(value, tz=TIMEZONE):
@@ -93,30 +122,38 @@ def free_slots(
     # many clerks share the same opening hours: convert each once
     utc = {}
 
-    def block_utc(day, time, fold):
-        key = (day, time, fold)
+    def block_utc(day, time):
+        key = (day, time)
         if key not in utc:
-            utc[key] = to_utc(day, time, fold=fold, tz=tz)
+            utc[key] = wall_to_utc(day, time, tz=tz)
         return utc[key]
     day = to_local(window_start, tz).date()
     last_day = to_local(window_end, tz).date()
     while day <= last_day:
         if day not in closing_days:
+            # a clerk's touching (or overlapping) blocks of the day are one
+            # stretch of time: laid out as one, adjacent blocks give the
+            # slots of the block covering them, and no slot's buffer runs
+            # into the next block's first slot
+            opened = {}
             for block in by_weekday.get(day.weekday(), []):
                 if block.valid_from and day < block.valid_from:
                     continue
                 if block.valid_to and day > block.valid_to:
                     continue
-                block_start = block_utc(day, block.start_time, 0)
-                block_end = block_utc(day, block.end_time, 1)
-                start = block_start
-                while start + duration <= block_end:
-                    end = start + duration
-                    if (start >= window_start and end <= window_end
-                            and calendar.is_free(
-                                block.employee, start, end + buffer)):
-                        slots.append(Slot(start, end, block.employee))
-                    start += step
+                opened.setdefault(block.employee, []).append((
+                        block_utc(day, block.start_time),
+                        block_utc(day, block.end_time)))
+            for employee, intervals in opened.items():
+                for block_start, block_end in merge_intervals(intervals):
+                    start = block_start
+                    while start + duration <= block_end:
+                        end = start + duration
+                        if (start >= window_start and end <= window_end
+                                and calendar.is_free(
+                                    employee, start, end + buffer)):
+                            slots.append(Slot(start, end, employee))
+                        start += step
         day += dt.timedelta(days=1)
     slots.sort()
     return slots

@@ -85,6 +85,23 @@ class ContactTestCase(SignCase):
         self.assertEqual(response.status_code, 403)
         self.assertEqual(self.proposals(appointment), [])
 
+    def test_odd_characters_take_the_one_path(self):
+        "Test that proposals clean text as every other entry point does"
+        import unicodedata
+
+        from balie_sign.contact import validate_details
+        with self.transaction():
+            values, errors = validate_details(dict(GOOD,
+                    street=unicodedata.normalize('NFD', 'Rue de l\'Église 3'),
+                    city='Gent\x00', phone='0471\x0098 76 54'))
+            self.assertEqual(errors, {})
+            self.assertEqual(values['street'], 'Rue de l\'Église 3')
+            self.assertEqual(values['city'], 'Gent')
+            self.assertEqual(values['phone'], '+32471987654')
+            values, errors = validate_details(dict(GOOD, city='G\ud800'))
+            self.assertEqual(set(errors), {'city'})
+            self.assertIn('cannot be stored', errors['city'])
+
     def test_clerk_confirms_into_the_party(self):
         "Test a proposal confirmed into the party and the appointment"
         appointment = self.call()

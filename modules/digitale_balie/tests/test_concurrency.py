@@ -87,9 +87,111 @@ class ConcurrentBookingTestCase(unittest.TestCase):
             pool = Pool()
             Appointment = pool.get('balie.appointment')
             Dossier = pool.get('balie.dossier')
-            self.assertEqual(Appointment.search([], count=True), 1)
+            self.assertEqual(Appointment.search(
+                    [('service', '=', service)], count=True), 1)
             # the losers' dossiers were rolled back with their savepoint
-            self.assertEqual(Dossier.search([], count=True), 1)
+            self.assertEqual(Dossier.search(
+                    [('party', 'in', parties)], count=True), 1)
+
+    def test_adjacent_bookings_within_a_buffer(self):
+        "Test that simultaneous bookings never share a clerk's buffer"
+        # a 45-minute service with a 10-minute buffer and a 30-minute one:
+        # 12:45 (busy until 13:40) against 13:30, and their neighbours
+        services_shape = [(45, 10), (30, 0), (20, 15), (30, 5)]
+        # (service index, local start): slots each service offers (laid
+        # out from 12:00 every duration + buffer), pairwise within a buffer
+        wanted = [(0, (12, 55)), (1, (13, 30)), (1, (13, 0)), (2, (13, 10)),
+            (2, (13, 45)), (3, (12, 35)), (0, (13, 50)), (1, (14, 0))]
+        with Transaction().start(DB_NAME, USER) as transaction:
+            pool = Pool()
+            Service = pool.get('balie.service')
+            company, employees, service = create_balie(
+                clerks=["Chris Wouters"], hours=((12, 0), (16, 0)),
+                duration=45, buffer=10)
+            services = [service.id]
+            with Transaction().set_context(company=company.id):
+                for duration, buffer in services_shape[1:]:
+                    other, = Service.copy([service], default={
+                            'code': 'S%s%s' % (duration, buffer),
+                            'duration': dt.timedelta(minutes=duration),
+                            'buffer': dt.timedelta(minutes=buffer),
+                            })
+                    services.append(other.id)
+            parties = [create_citizen("Buffer %s" % i).id
+                for i in range(len(wanted))]
+            company, clerk = company.id, employees[0].id
+            transaction.commit()
+
+        # every service's slots are laid out from 12:00 in its own step:
+        # book each booker at a start its service offers
+        with frozen(), Transaction().start(DB_NAME, USER,
+                context={'company': company}):
+            Appointment = Pool().get('balie.appointment')
+            offered = {s: {a['start'] for a in Appointment.free_slots(
+                        s, TUESDAY, TUESDAY)} for s in services}
+        bookings = []
+        for index, (number, (hour, minute)) in enumerate(wanted):
+            start = local(TUESDAY, hour, minute)
+            self.assertIn(start.isoformat() + 'Z', offered[services[number]])
+            bookings.append((services[number], parties[index], start))
+
+        barrier = threading.Barrier(len(bookings))
+        results = [None] * len(bookings)
+
+        def book(index):
+            service, party, start = bookings[index]
+            with Transaction().start(DB_NAME, USER,
+                    context={'company': company}) as transaction:
+                Appointment = Pool().get('balie.appointment')
+                # a snapshot from before the rivals' bookings, as over RPC
+                Appointment.search([], limit=1)
+                barrier.wait()
+                try:
+                    Appointment.book_slot({
+                            'service': service, 'party': party,
+                            'start': start, 'employee': clerk})
+                except SlotTakenError as exception:
+                    results[index] = ('taken', str(exception))
+                    transaction.rollback()
+                except Exception as exception:
+                    results[index] = ('error', repr(exception))
+                    transaction.rollback()
+                else:
+                    transaction.commit()
+                    results[index] = ('booked', None)
+
+        for attempt in range(3):
+            with frozen():
+                threads = [threading.Thread(target=book, args=(i,))
+                    for i in range(len(bookings))]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(timeout=60)
+            outcomes = [r[0] if r else 'hung' for r in results]
+            self.assertNotIn('hung', outcomes, results)
+            self.assertNotIn('error', outcomes, results)
+            self.assertGreaterEqual(outcomes.count('booked'), 1, results)
+            for outcome, message in results:
+                if outcome == 'taken':
+                    self.assertIn("was just taken", message)
+                    self.assertIn("next free slots", message)
+            with Transaction().start(DB_NAME, USER) as transaction:
+                cursor = transaction.connection.cursor()
+                cursor.execute(
+                    'SELECT a.id, b.id FROM balie_appointment a '
+                    'JOIN balie_appointment b ON a.employee = b.employee '
+                    'AND a.id < b.id '
+                    'JOIN balie_service sa ON sa.id = a.service '
+                    'JOIN balie_service sb ON sb.id = b.service '
+                    "WHERE a.state != 'cancelled' AND b.state != 'cancelled' "
+                    "AND tsrange(a.start, a.\"end\" + sa.buffer, '[)') "
+                    "&& tsrange(b.start, b.\"end\" + sb.buffer, '[)')")
+                self.assertEqual(cursor.fetchall(), [])
+                # the next round starts from an empty agenda again
+                cursor.execute("UPDATE balie_appointment "
+                    "SET state = 'cancelled' WHERE employee = %s", (clerk,))
+                transaction.commit()
 
     def test_bookings_queue_per_clerk_and_day(self):
         "Test that booking and moving hold the clerk's lock of that day only"

@@ -41,6 +41,37 @@ class DigitaleBalieTestCase(
     # -- slots through the model -----------------------------------------
 
     @with_transaction()
+    def test_employment_is_judged_on_the_slot_date(self):
+        "Test that a clerk's start and end dates count on the slot's day"
+        Appointment = Pool().get('balie.appointment')
+        company, employees, service = create_balie(
+            clerks=["Leaving Soon", "Starting Later"])
+        leaving, starting = employees
+        leaving.end_date = TUESDAY + dt.timedelta(days=2)
+        leaving.save()
+        starting.start_date = TUESDAY + dt.timedelta(days=6)
+        starting.save()
+        with set_company(company), frozen():
+            slots = Appointment._free_slots(service, TUESDAY,
+                TUESDAY + dt.timedelta(days=8))
+            days = {}
+            for slot in slots:
+                days.setdefault(slot.employee, set()).add(
+                    to_local(slot.start).date())
+            self.assertEqual(days[leaving.id],
+                {TUESDAY + dt.timedelta(days=n) for n in range(3)})
+            self.assertEqual(days[starting.id],
+                {TUESDAY + dt.timedelta(days=n) for n in range(6, 9)})
+            # the slots of the clerk's last day go up to its closing time
+            self.assertIn(local(TUESDAY + dt.timedelta(days=2), 11, 30),
+                [s.start for s in slots if s.employee == leaving.id])
+            with self.assertRaises(SlotUnavailableError):
+                self.book(service, create_citizen(),
+                    local(TUESDAY + dt.timedelta(days=3), 9), leaving)
+            self.book(service, create_citizen(),
+                local(TUESDAY + dt.timedelta(days=6), 9), starting)
+
+    @with_transaction()
     def test_free_slots_rpc_format(self):
         "Test that free_slots answers sorted UTC ISO strings per clerk"
         Appointment = Pool().get('balie.appointment')
@@ -320,7 +351,9 @@ class DigitaleBalieTestCase(
         definitions = [r[0] for r in cursor]
         self.assertEqual(len(definitions), 1)
         self.assertIn('gist', definitions[0])
-        self.assertIn("tsrange(start, \"end\", '[)'::text)", definitions[0])
+        self.assertIn(
+            "tsrange(start, COALESCE(buffer_end, \"end\"), '[)'::text)",
+            definitions[0])
         cursor.execute(
             "SELECT 1 FROM pg_extension WHERE extname = 'btree_gist'")
         self.assertEqual(len(cursor.fetchall()), 1)

@@ -22,9 +22,9 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME
 from trytond.wsgi import app
 
-from digitale_balie.exceptions import TemplateError
+from digitale_balie.exceptions import CitizenValidationError, TemplateError
 from digitale_balie.slots import to_utc
-from digitale_balie.tests.tools import OutboxCase, TUESDAY
+from digitale_balie.tests.tools import OutboxCase, TUESDAY, create_citizen
 
 class OutboxTestCase(OutboxCase):
     "Test the outbox, its dispatcher and what comes back"
@@ -231,8 +231,23 @@ class OutboxTestCase(OutboxCase):
     def test_landline_fails_sms_but_email_goes(self):
         "Test that a number without SMS fails that channel only"
         _, _, service = self.setup_balie()
-        appointment = self.book(service, to_utc(TUESDAY, dt.time(9)),
-            mobile='+3250123456')
+        # every booking refuses SMS to a landline now (party.py); a message
+        # queued before that check still must not reach the gateway
+        appointment = self.book(service, to_utc(TUESDAY, dt.time(9)))
+        with self.transaction() as transaction:
+            table = Pool().get('balie.message').__table__()
+            transaction.connection.cursor().execute(*table.update(
+                    [table.recipient], ['+3250123456'],
+                    where=(table.appointment == appointment)
+                    & (table.channel == 'sms')))
+        with self.transaction():
+            with self.assertRaises(CitizenValidationError):
+                Pool().get('balie.appointment').book_slot({
+                        'service': service,
+                        'party': create_citizen("Landline").id,
+                        'start': to_utc(TUESDAY, dt.time(9, 30)),
+                        'notify_by': 'email_sms',
+                        'contact_mobile': '+3250123456'})
         self.dispatch()
         sms, = self.messages(appointment, kind='confirmation', channel='sms')
         mail, = self.messages(appointment, kind='confirmation',

@@ -69,6 +69,40 @@ class SlotEngineTestCase(unittest.TestCase):
         self.assertEqual(local.count('02:00'), 2)
         self.assertEqual(local.count('02:30'), 2)
 
+    def test_adjacent_blocks_equal_the_merged_block_on_dst_sundays(self):
+        "Test that blocks split in the gap or the fold give the same slots"
+        for date in [SUNDAY_SPRING, SUNDAY_AUTUMN]:
+            merged = self.slots([block(6, (1, 0), (4, 0))], date)
+            for split in [(2, 0), (2, 30), (3, 0), (1, 30), (3, 30)]:
+                with self.subTest(date=date, split=split):
+                    adjacent = self.slots([block(6, (1, 0), split),
+                            block(6, split, (4, 0))], date)
+                    self.assertEqual(adjacent, merged)
+        # the case: 01:00-02:30 + 02:30-04:00 in spring
+        slots = self.slots([block(6, (1, 0), (2, 30)),
+                block(6, (2, 30), (4, 0))], SUNDAY_SPRING)
+        self.assertEqual([to_local(s.start).strftime('%H:%M')
+                for s in slots], ['01:00', '01:30', '03:00', '03:30'])
+
+    def test_block_edges_in_the_gap_and_the_fold(self):
+        "Test blocks that start or end in the spring gap or autumn fold"
+        def local(slots):
+            return [to_local(s.start).strftime('%H:%M%z') for s in slots]
+        # starts in the gap: from the jump, 03:00 CEST
+        self.assertEqual(local(self.slots([block(6, (2, 30), (4, 0))],
+                    SUNDAY_SPRING)), ['03:00+0200', '03:30+0200'])
+        # ends in the gap: until the jump
+        self.assertEqual(local(self.slots([block(6, (1, 0), (2, 30))],
+                    SUNDAY_SPRING)), ['01:00+0100', '01:30+0100'])
+        # starts in the fold: its first occurrence, the repeated hour too
+        self.assertEqual(local(self.slots([block(6, (2, 0), (3, 0))],
+                    SUNDAY_AUTUMN)), ['02:00+0200', '02:30+0200',
+                '02:00+0100', '02:30+0100'])
+        # ends in the fold: when the clock first shows it
+        self.assertEqual(local(self.slots([block(6, (1, 0), (2, 30))],
+                    SUNDAY_AUTUMN)), ['01:00+0200', '01:30+0200',
+                '02:00+0200'])
+
     def test_dst_sundays_office_hours(self):
         "Test that office hours on both DST Sundays keep their six slots"
         for date, utc_hour in [(SUNDAY_SPRING, 7), (SUNDAY_AUTUMN, 8)]:
