@@ -100,11 +100,7 @@ class CallTestCase(OutboxCase):
 
     def citizen(self, appointment, purpose='card'):
         "The citizen's browser in the waiting room: (client, csrf)."
-        with self.transaction():
-            pool = Pool()
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            _, raw = Token.generate(Appointment(appointment), purpose)
+        raw = self.link(appointment, purpose)
         client = Client(app)
         self.assertEqual(client.get('/a/%s' % raw, base_url=BASE)
             .status_code, 303)

@@ -19,7 +19,8 @@ needs the nl and fr translations loads the .po files again.  `activate`:
   build or copy one half-made.
 
 `install()` (called by the repository's conftest.py) routes trytond's own
-`activate_module`, used by `ModuleTestCase`, through `activate`.
+`activate_module`, used by `ModuleTestCase`, through `activate`, and the
+scenarios' `activate_modules` (proteus) through `activate_modules`.
 """
 import fcntl
 import hashlib
@@ -37,6 +38,7 @@ from trytond.transaction import Transaction
 ROOT = Path(__file__).resolve().parents[3]
 OURS = ('digitale_balie', 'balie_video', 'balie_sign', 'balie_survey')
 _trytond_activate_module = test_tryton.activate_module
+_trytond_activate_modules = None
 
 
 @cache
@@ -159,6 +161,36 @@ def _activate_module(modules, lang='en'):
     return _trytond_activate_module(modules)
 
 
+def activate_modules(modules, *setup):
+    """trytond.tests.tools.activate_modules (the scenarios' proteus
+    set-up) on the shared templates: the modules' template is restored
+    instead of a database activated from scratch, the setup functions
+    (create_company, ...) run on it, and the result is kept as a template
+    of its own."""
+    from trytond.tests import tools
+    if isinstance(modules, str):
+        modules = [modules]
+    modules = closure(tuple(modules))
+    name = cache_name(modules) + '--' + '|'.join(
+        tools._func_name(f) for f in setup)
+    if not test_tryton.DB_CACHE:
+        return _trytond_activate_modules(modules, *setup)
+    with _lock(name):
+        if _restore(name):
+            return tools._get_config()
+        activate(modules)
+        config = tools._get_config()
+        for func in setup:
+            func(config=config)
+        test_tryton.backup_db_cache(name)
+        return config
+
+
 def install():
-    "Send trytond's activate_module through `activate`."
+    """Send trytond's activate_module (ModuleTestCase) and the scenarios'
+    activate_modules through the shared templates."""
+    from trytond.tests import tools
+    global _trytond_activate_modules
+    _trytond_activate_modules = tools.activate_modules
     test_tryton.activate_module = _activate_module
+    tools.activate_modules = activate_modules

@@ -69,7 +69,7 @@ from trytond.wsgi import app
 from digitale_balie.slots import to_utc
 from digitale_balie.tests.activation import activate
 from digitale_balie.tests.tools import (
-    Clock, NOW, TUESDAY, create_citizen, create_municipality)
+    Clock, NOW, TUESDAY, create_citizen, create_municipality, personal_link)
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get('BALIE_CHROMIUM', '/usr/bin/chromium')
@@ -270,11 +270,7 @@ class BrowserTestCase(unittest.TestCase):
     def personal_link(self, appointment, purpose='card'):
         "A new personal link to the appointment: its raw token."
         with self.transaction():
-            pool = Pool()
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            _, raw = Token.generate(Appointment(appointment), purpose)
-            return raw
+            return personal_link(appointment, purpose)
 
     # -- the server ------------------------------------------------------
 

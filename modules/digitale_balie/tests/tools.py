@@ -122,6 +122,16 @@ def local(date, hour, minute=0):
 SIGNATURE_SECRET = 'dlr-secret'
 
 
+def personal_link(appointment, purpose='card'):
+    """A new personal link of the appointment (an id), inside a
+    transaction: the raw token."""
+    pool = Pool()
+    Token = pool.get('balie.access.token')
+    Appointment = pool.get('balie.appointment')
+    _, raw = Token.generate(Appointment(appointment), purpose)
+    return raw
+
+
 class Mailbox:
     "What the local SMTP server (aiosmtpd) received."
 
@@ -198,11 +208,7 @@ class PortalClientMixin:
     def link(self, appointment, purpose='card'):
         "A new personal link of the appointment (the raw token)."
         with self.transaction():
-            pool = Pool()
-            Token = pool.get('balie.access.token')
-            Appointment = pool.get('balie.appointment')
-            _, raw = Token.generate(Appointment(appointment), purpose)
-            return raw
+            return personal_link(appointment, purpose)
 
     def open(self, appointment, purpose='card'):
         "A browser that opened the appointment's personal link."
