@@ -157,12 +157,6 @@ class SurveyBrowserTestCase(BrowserTestCase):
                 for path in ['/balie/einde', '/balie/enquete', '/balie']:
                     with self.subTest(language=language, width=width,
                             path=path):
-                        response = page.goto(self.url(path))
-                        self.assertEqual(response.status, 200)
-                        self.assertEqual(page.locator('html').get_attribute(
-                                'lang'), language)
-                        name_ = 'survey-%s-%s' % (
-                            path.strip('/').replace('/', '-'), language)
-                        self.screenshot(page, name_)
-                        self.check_axe(page, name_)
+                        self.check_page(page, path, language, 'survey-%s-%s' % (
+                                path.strip('/').replace('/', '-'), language))
                 page.close()

@@ -216,14 +216,8 @@ class VideoBrowserTestCase(BrowserTestCase):
                 for path in pages:
                     with self.subTest(language=language, width=width,
                             path=path):
-                        response = page.goto(self.url(path))
-                        self.assertEqual(response.status, 200)
-                        self.assertEqual(page.locator('html').get_attribute(
-                                'lang'), language)
-                        name_ = '%s-%s' % (
-                            path.strip('/').replace('/', '-'), language)
-                        self.screenshot(page, name_)
-                        self.check_axe(page, name_)
+                        self.check_page(page, path, language, '%s-%s' % (
+                                path.strip('/').replace('/', '-'), language))
                 page.close()
 
     def test_practice_room(self):

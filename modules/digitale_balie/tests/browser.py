@@ -345,6 +345,16 @@ class BrowserTestCase(unittest.TestCase):
             if not any(e.split(': ', 1)[-1].startswith(i) for i in ignore)]
         self.assertEqual(errors, [], 'errors on %s' % page.url)
 
+    def check_page(self, page, path, language, name):
+        """Open path: 200, the page in `language`, a screenshot and no
+        serious accessibility violation."""
+        response = page.goto(self.url(path))
+        self.assertEqual(response.status, 200)
+        self.assertEqual(page.locator('html').get_attribute('lang'),
+            language)
+        self.screenshot(page, name)
+        self.check_axe(page, name)
+
     def check_axe(self, page, name, options=None):
         """Run axe-core on the page; fail on serious or critical violations.
 
