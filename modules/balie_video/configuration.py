@@ -6,6 +6,7 @@ from trytond import config as tconfig
 from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.pool import PoolMeta
+from trytond.pyson import Eval
 
 from . import turn
 from .exceptions import VideoError
@@ -96,6 +97,14 @@ class Configuration(metaclass=PoolMeta):
     @classmethod
     def default_call_backend(cls):
         return 'builtin'
+
+    @classmethod
+    def view_attributes(cls):
+        return super().view_attributes() + [
+            ('//group[@id="jitsi"]', 'states', {
+                    'invisible': Eval('call_backend') != 'jitsi',
+                    }),
+            ]
 
     @classmethod
     def validate_fields(cls, records, field_names):
